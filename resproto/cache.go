@@ -1,0 +1,881 @@
+package resproto
+
+import (
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The cache holds one entry per resource (name plus normalized query)
+// that some connection subscribes to, shared by all of them: one get
+// request loads it, and the service's events update it once before they are
+// passed to the subscribers.
+//
+// All work for one resource name runs in order on that name's queue
+// (eventSub.enqueue): get replies, events, resets, and the replies to access,
+// call and auth requests on the name, so that a client sees the events a
+// service sent before its reply before the reply itself.
+
+// subscriber is a connection's subscription as the cache sees it. Its
+// methods are called from the cache's queues and must not block.
+type subscriber interface {
+	// loaded reports the outcome of loading the resource.
+	loaded(r *resource, err error)
+	// event passes on an event that was applied to the resource.
+	event(ev *resourceEvent)
+	// reaccess asks the subscriber to check its access again.
+	reaccess(t *throttle)
+	query() string
+}
+
+type resourceState byte
+
+const (
+	rsNew resourceState = iota
+	rsError
+	rsRequested
+	rsCollection
+	rsModel
+)
+
+// resourceEvent is an event on a cached resource, after the cache applied
+// it. Version is the resource's version before the event; a subscription
+// that holds another version skips it.
+type resourceEvent struct {
+	Version uint
+	Event   string
+	Payload json.RawMessage
+	Update  bool
+
+	Idx       int
+	Value     Value
+	Changed   map[string]Value
+	OldValues map[string]Value
+
+	// msgs caches the encoded client message per client RID, so an event
+	// fanned out to many clients is encoded once for each distinct payload.
+	mu   sync.Mutex
+	msgs map[string]*Message
+}
+
+// message returns the client event message for clientRID with data,
+// encoding it only the first time for a given key.
+func (ev *resourceEvent) message(key string, build func() *Message) *Message {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if m := ev.msgs[key]; m != nil {
+		return m
+	}
+	m := build()
+	if ev.msgs == nil {
+		ev.msgs = make(map[string]*Message, 1)
+	}
+	ev.msgs[key] = m
+	return m
+}
+
+// resource is one cache entry.
+type resource struct {
+	e         *eventSub
+	q         string
+	state     resourceState
+	subs      map[subscriber]struct{}
+	resetting bool
+	links     []string
+	version   uint
+
+	model      *Model
+	collection *Collection
+	err        error
+}
+
+// snapshot returns the resource's current data and version.
+func (r *resource) snapshot() (typ resourceState, m *Model, c *Collection, version uint) {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	return r.state, r.model, r.collection, r.version
+}
+
+// unsubscribe removes a subscriber. Called by connections.
+func (r *resource) unsubscribe(s subscriber) {
+	r.e.enqueue(func() {
+		if _, ok := r.subs[s]; !ok {
+			return
+		}
+		delete(r.subs, s)
+		if r.q != "" && len(r.subs) == 0 {
+			r.unregister()
+		}
+		r.e.c.removeCount(r.e, 1)
+	})
+}
+
+// eventSub is everything cached for one resource name: its NATS event
+// subscription, the resource without a query, and its query resources.
+type eventSub struct {
+	name string
+	c    *cache
+	sub  *nats.Subscription
+
+	// Guarded by c.mu.
+	count int
+	evict *time.Timer
+
+	mu      sync.Mutex // guards all below, and every resource of the name
+	base    *resource
+	queries map[string]*resource
+	links   map[string]*resource
+
+	queue   []func()
+	running bool
+	locked  int      // query requests in flight; queue waits while > 0
+	unlocks []func() // their replies
+}
+
+// enqueue runs f after everything queued before it on this name, with e.mu
+// held.
+func (e *eventSub) enqueue(f func()) {
+	e.mu.Lock()
+	e.queue = append(e.queue, f)
+	start := !e.running
+	e.running = true
+	e.mu.Unlock()
+	if start {
+		go e.run()
+	}
+}
+
+// enqueueUnlock runs f, the handling of one query reply, even while the
+// queue is locked for query requests, and counts the lock down.
+func (e *eventSub) enqueueUnlock(f func()) {
+	e.mu.Lock()
+	e.unlocks = append(e.unlocks, f)
+	start := !e.running
+	e.running = true
+	e.mu.Unlock()
+	if start {
+		go e.run()
+	}
+}
+
+func (e *eventSub) run() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if len(e.unlocks) > 0 {
+			f := e.unlocks[0]
+			e.unlocks[0] = nil
+			e.unlocks = e.unlocks[1:]
+			e.locked--
+			f()
+			continue
+		}
+		if e.locked > 0 || len(e.queue) == 0 {
+			e.running = false
+			return
+		}
+		f := e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		f()
+	}
+}
+
+func (e *eventSub) getResource(q string) *resource {
+	if q == "" {
+		if e.base == nil {
+			e.base = &resource{e: e, subs: make(map[subscriber]struct{})}
+		}
+		return e.base
+	}
+	if r := e.queries[q]; r != nil {
+		return r
+	}
+	if r := e.links[q]; r != nil {
+		return r
+	}
+	if e.queries == nil {
+		e.queries = make(map[string]*resource)
+	}
+	r := &resource{e: e, q: q, subs: make(map[subscriber]struct{})}
+	e.queries[q] = r
+	return r
+}
+
+func (e *eventSub) addSubscriber(s subscriber, t *throttle) {
+	r := e.getResource(s.query())
+	switch r.state {
+	case rsNew:
+		r.subs[s] = struct{}{}
+		r.state = rsRequested
+		subject := "get." + e.name
+		payload := encodeGetRequest(r.q)
+		t.add(func() {
+			e.c.mq.request(subject, payload, func(data []byte, err error) {
+				e.enqueue(func() { r.handleGetResponse(data, err) })
+				t.done()
+			})
+		})
+	case rsRequested:
+		r.subs[s] = struct{}{}
+	case rsError:
+		e.c.removeCount(e, 1)
+		s.loaded(nil, r.err)
+	default:
+		r.subs[s] = struct{}{}
+		s.loaded(r, nil)
+	}
+}
+
+func (r *resource) unregister() {
+	e := r.e
+	if r.q == "" {
+		if e.base == r {
+			e.base = nil
+		}
+	} else if e.queries[r.q] == r {
+		delete(e.queries, r.q)
+	}
+	for _, q := range r.links {
+		if q == "" {
+			if e.base == r {
+				e.base = nil
+			}
+		} else {
+			delete(e.links, q)
+		}
+	}
+	r.links = nil
+}
+
+func (r *resource) handleGetResponse(data []byte, err error) {
+	e := r.e
+	var res *getResult
+	if err == nil {
+		res, err = decodeGetResponse(data)
+	}
+	if err != nil {
+		r.state = rsError
+		r.err = err
+		subs := r.subs
+		r.subs = nil
+		r.unregister()
+		e.c.removeCount(e, len(subs))
+		for s := range subs {
+			s.loaded(nil, err)
+		}
+		return
+	}
+
+	nr := r
+	if res.Query != r.q {
+		// The service normalized the query: the entry for the normalized
+		// query serves this one too.
+		nr = e.getResource(res.Query)
+		if r.q == "" {
+			e.base = nr
+		} else {
+			if e.links == nil {
+				e.links = make(map[string]*resource)
+			}
+			e.links[r.q] = nr
+			delete(e.queries, r.q)
+		}
+		nr.links = append(nr.links, r.q)
+		for s := range r.subs {
+			nr.subs[s] = struct{}{}
+		}
+	}
+	if nr.state <= rsRequested {
+		nr.version = 0
+		if res.Model != nil {
+			nr.model = &Model{Values: res.Model}
+			nr.state = rsModel
+		} else {
+			nr.collection = &Collection{Values: res.Collection}
+			nr.state = rsCollection
+		}
+	}
+	for s := range r.subs {
+		s.loaded(nr, nil)
+	}
+}
+
+// handleEvent applies an event and passes it to the subscribers.
+func (r *resource) handleEvent(ev *resourceEvent) {
+	if r.state <= rsRequested && ev.Event != "reaccess" {
+		return
+	}
+	ev.Version = r.version
+	switch ev.Event {
+	case "change":
+		if r.resetting || !r.applyChange(ev) {
+			return
+		}
+	case "add":
+		if r.resetting || !r.applyAdd(ev) {
+			return
+		}
+	case "remove":
+		if r.resetting || !r.applyRemove(ev) {
+			return
+		}
+	case "delete":
+		if !r.resetting {
+			r.applyDelete(ev)
+		}
+		return
+	case "reaccess":
+		for s := range r.subs {
+			s.reaccess(nil)
+		}
+		return
+	}
+	for s := range r.subs {
+		s.event(ev)
+	}
+}
+
+func (r *resource) logEventError(ev *resourceEvent, msg string, err error) {
+	l := r.e.c.log
+	if err != nil {
+		l.Error(msg, "resource", r.e.name, "event", ev.Event, "error", err)
+	} else {
+		l.Error(msg, "resource", r.e.name, "event", ev.Event)
+	}
+}
+
+func (r *resource) applyChange(ev *resourceEvent) bool {
+	if r.state != rsModel {
+		r.logEventError(ev, "change event on a collection", nil)
+		return false
+	}
+	var props map[string]Value
+	if isLegacyChangeEvent(ev.Payload) {
+		r.e.c.deprecated(r.e.name, "v1.0 change event without a values object")
+		if err := json.Unmarshal(ev.Payload, &props); err != nil {
+			r.logEventError(ev, "invalid change event", err)
+			return false
+		}
+	} else {
+		var ce struct {
+			Values map[string]Value `json:"values"`
+		}
+		if err := json.Unmarshal(ev.Payload, &ce); err != nil {
+			r.logEventError(ev, "invalid change event", err)
+			return false
+		}
+		props = ce.Values
+	}
+	old := r.model.Values
+	m := make(map[string]Value, len(old)+len(props))
+	for k, v := range old {
+		m[k] = v
+	}
+	for k, v := range props {
+		if v.Type == ValueDelete {
+			if _, ok := m[k]; ok {
+				delete(m, k)
+			} else {
+				delete(props, k)
+			}
+		} else if ov, ok := m[k]; ok && ov.Equal(v) {
+			delete(props, k)
+		} else {
+			m[k] = v
+		}
+	}
+	if len(props) == 0 {
+		return false
+	}
+	ev.Changed = props
+	ev.OldValues = old
+	ev.Update = true
+	r.model = &Model{Values: m}
+	r.version++
+	return true
+}
+
+func (r *resource) applyAdd(ev *resourceEvent) bool {
+	if r.state != rsCollection {
+		r.logEventError(ev, "add event on a model", nil)
+		return false
+	}
+	var p struct {
+		Idx   int   `json:"idx"`
+		Value Value `json:"value"`
+	}
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		r.logEventError(ev, "invalid add event", err)
+		return false
+	}
+	if !p.Value.IsProper() {
+		r.logEventError(ev, "invalid add event", errInvalidValue)
+		return false
+	}
+	old := r.collection.Values
+	if p.Idx < 0 || p.Idx > len(old) {
+		r.logEventError(ev, "add event index out of bounds", nil)
+		return false
+	}
+	col := make([]Value, len(old)+1)
+	copy(col, old[:p.Idx])
+	col[p.Idx] = p.Value
+	copy(col[p.Idx+1:], old[p.Idx:])
+	r.collection = &Collection{Values: col}
+	r.version++
+	ev.Idx, ev.Value, ev.Update = p.Idx, p.Value, true
+	return true
+}
+
+func (r *resource) applyRemove(ev *resourceEvent) bool {
+	if r.state != rsCollection {
+		r.logEventError(ev, "remove event on a model", nil)
+		return false
+	}
+	var p struct {
+		Idx int `json:"idx"`
+	}
+	if err := json.Unmarshal(ev.Payload, &p); err != nil {
+		r.logEventError(ev, "invalid remove event", err)
+		return false
+	}
+	old := r.collection.Values
+	if p.Idx < 0 || p.Idx >= len(old) {
+		r.logEventError(ev, "remove event index out of bounds", nil)
+		return false
+	}
+	ev.Value = old[p.Idx]
+	col := make([]Value, len(old)-1)
+	copy(col, old[:p.Idx])
+	copy(col[p.Idx:], old[p.Idx+1:])
+	r.collection = &Collection{Values: col}
+	r.version++
+	ev.Idx, ev.Update = p.Idx, true
+	return true
+}
+
+func (r *resource) applyDelete(ev *resourceEvent) {
+	subs := r.subs
+	r.subs = nil
+	r.unregister()
+	r.e.c.removeCount(r.e, len(subs))
+	for s := range subs {
+		s.event(ev)
+	}
+}
+
+// handleReset fetches the resource again and turns the differences into
+// events.
+func (r *resource) handleReset(t *throttle) {
+	if r.resetting || r.state <= rsRequested {
+		return
+	}
+	r.resetting = true
+	subject := "get." + r.e.name
+	payload := encodeGetRequest(r.q)
+	t.add(func() {
+		r.e.c.mq.request(subject, payload, func(data []byte, err error) {
+			r.e.enqueue(func() {
+				r.resetting = false
+				r.handleResetResponse(data, err)
+			})
+			t.done()
+		})
+	})
+}
+
+func (r *resource) handleResetResponse(data []byte, err error) {
+	var res *getResult
+	if err == nil {
+		res, err = decodeGetResponse(data)
+		if err == nil && ((r.state == rsModel && res.Model == nil) || (r.state == rsCollection && res.Collection == nil)) {
+			r.e.c.log.Error("reset: mismatching resource type", "resource", r.e.name)
+			return
+		}
+	}
+	if err != nil {
+		if IsCode(err, CodeNotFound) {
+			r.handleEvent(&resourceEvent{Event: "delete"})
+		} else {
+			r.e.c.log.Error("reset: get failed", "resource", r.e.name, "error", err)
+		}
+		return
+	}
+	r.applySnapshot(res.Model, res.Collection)
+}
+
+// applySnapshot diffs a fresh copy of the resource against the cached one
+// and applies the difference as ordinary events.
+func (r *resource) applySnapshot(model map[string]Value, collection []Value) {
+	switch r.state {
+	case rsModel:
+		if model == nil {
+			return
+		}
+		props := make(map[string]Value)
+		for k, v := range model {
+			if ov, ok := r.model.Values[k]; !ok || !ov.Equal(v) {
+				props[k] = v
+			}
+		}
+		for k := range r.model.Values {
+			if _, ok := model[k]; !ok {
+				props[k] = deleteValue
+			}
+		}
+		if len(props) == 0 {
+			return
+		}
+		payload, _ := json.Marshal(struct {
+			Values map[string]Value `json:"values"`
+		}{props})
+		r.handleEvent(&resourceEvent{Event: "change", Payload: payload})
+	case rsCollection:
+		if collection == nil {
+			return
+		}
+		for _, ev := range diffCollection(r.collection.Values, collection) {
+			r.handleEvent(ev)
+		}
+	}
+}
+
+// diffCollection returns remove and add events that turn a into b, using a
+// longest common subsequence so that unchanged items stay.
+func diffCollection(a, b []Value) []*resourceEvent {
+	s := 0
+	for s < len(a) && s < len(b) && a[s].Equal(b[s]) {
+		s++
+	}
+	ea, eb := len(a), len(b)
+	for ea > s && eb > s && a[ea-1].Equal(b[eb-1]) {
+		ea--
+		eb--
+	}
+	aa, bb := a[s:ea], b[s:eb]
+	m, n := len(aa), len(bb)
+	if m == 0 && n == 0 {
+		return nil
+	}
+	// c[i][j] = LCS length of aa[i:] and bb[j:].
+	w := n + 1
+	c := make([]int, (m+1)*w)
+	for i := m - 1; i >= 0; i-- {
+		for j := n - 1; j >= 0; j-- {
+			if aa[i].Equal(bb[j]) {
+				c[i*w+j] = c[(i+1)*w+j+1] + 1
+			} else if c[(i+1)*w+j] >= c[i*w+j+1] {
+				c[i*w+j] = c[(i+1)*w+j]
+			} else {
+				c[i*w+j] = c[i*w+j+1]
+			}
+		}
+	}
+	var removes []int
+	var adds []int
+	i, j := 0, 0
+	for i < m || j < n {
+		switch {
+		case i < m && j < n && aa[i].Equal(bb[j]):
+			i++
+			j++
+		case j < n && (i == m || c[i*w+j+1] >= c[(i+1)*w+j]):
+			adds = append(adds, j)
+			j++
+		default:
+			removes = append(removes, i)
+			i++
+		}
+	}
+	events := make([]*resourceEvent, 0, len(removes)+len(adds))
+	// Remove from the end so earlier indexes stay valid, then add in
+	// ascending order of final position.
+	for k := len(removes) - 1; k >= 0; k-- {
+		p, _ := json.Marshal(struct {
+			Idx int `json:"idx"`
+		}{s + removes[k]})
+		events = append(events, &resourceEvent{Event: "remove", Payload: p})
+	}
+	for _, j := range adds {
+		p, _ := json.Marshal(struct {
+			Idx   int   `json:"idx"`
+			Value Value `json:"value"`
+		}{s + j, bb[j]})
+		events = append(events, &resourceEvent{Event: "add", Payload: p})
+	}
+	return events
+}
+
+// cache is the shared resource cache.
+type cache struct {
+	mq  *mq
+	log *slog.Logger
+	cfg Config
+
+	mu    sync.Mutex
+	names map[string]*eventSub
+
+	depMu      sync.Mutex
+	depSeen    map[string]bool
+
+	metrics CacheMetrics
+}
+
+// CacheMetrics receives the cache's gauges. Nil fields are ignored.
+type CacheMetrics struct {
+	Resources     func(delta int)
+	Subscriptions func(delta int)
+}
+
+func newCache(m *mq, cfg Config) *cache {
+	return &cache{mq: m, log: cfg.Logger, cfg: cfg, names: make(map[string]*eventSub)}
+}
+
+// subscribe adds s as a subscriber of the resource name?query and loads it
+// if needed. s.loaded is called once with the outcome.
+func (c *cache) subscribe(s subscriber, name string, t *throttle) {
+	e, err := c.acquire(name, 1)
+	if err != nil {
+		s.loaded(nil, err)
+		return
+	}
+	e.enqueue(func() { e.addSubscriber(s, t) })
+}
+
+// acquire returns the eventSub of name, creating it and its NATS event
+// subscription if needed, and adds n to its subscriber count.
+func (c *cache) acquire(name string, n int) (*eventSub, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.names[name]
+	if e == nil {
+		e = &eventSub{name: name, c: c}
+		sub, err := c.mq.subscribe("event."+name+".*", func(subject string, data []byte) {
+			e.handleEvent(subject, data)
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.sub = sub
+		c.names[name] = e
+		if c.metrics.Resources != nil {
+			c.metrics.Resources(1)
+		}
+	}
+	if e.evict != nil {
+		e.evict.Stop()
+		e.evict = nil
+	}
+	e.count += n
+	if c.metrics.Subscriptions != nil {
+		c.metrics.Subscriptions(n)
+	}
+	return e, nil
+}
+
+// removeCount drops n subscribers of e. An eventSub without subscribers is
+// evicted after the unsubscribe delay unless someone subscribes again.
+func (c *cache) removeCount(e *eventSub, n int) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.count -= n
+	if c.metrics.Subscriptions != nil {
+		c.metrics.Subscriptions(-n)
+	}
+	if e.count > 0 {
+		return
+	}
+	if c.cfg.UnsubscribeDelay < 0 {
+		c.evictLocked(e)
+		return
+	}
+	if e.evict == nil {
+		e.evict = time.AfterFunc(c.cfg.UnsubscribeDelay, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if e.count == 0 && e.evict != nil {
+				c.evictLocked(e)
+			}
+		})
+	}
+}
+
+func (c *cache) evictLocked(e *eventSub) {
+	e.evict = nil
+	if c.names[e.name] != e {
+		return
+	}
+	delete(c.names, e.name)
+	c.mq.unsubscribe(e.sub)
+	if c.metrics.Resources != nil {
+		c.metrics.Resources(-1)
+	}
+}
+
+// lookup returns the eventSub of name if it is cached.
+func (c *cache) lookup(name string) *eventSub {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.names[name]
+}
+
+// request sends a request about resource name and delivers the reply
+// through the name's queue when the name is cached, so it follows any event
+// on the name that NATS delivered before it.
+func (c *cache) request(name, subject string, payload []byte, cb replyFunc) {
+	c.mq.request(subject, payload, func(data []byte, err error) {
+		if e := c.lookup(name); e != nil {
+			e.enqueue(func() { cb(data, err) })
+			return
+		}
+		cb(data, err)
+	})
+}
+
+func (c *cache) deprecated(name, feature string) {
+	svc, _ := SplitRID(name)
+	if i := indexByte(svc, '.'); i >= 0 {
+		svc = svc[:i]
+	}
+	key := svc + "\x00" + feature
+	c.depMu.Lock()
+	if c.depSeen == nil {
+		c.depSeen = make(map[string]bool)
+	}
+	seen := c.depSeen[key]
+	c.depSeen[key] = true
+	c.depMu.Unlock()
+	if !seen {
+		c.log.Error("deprecated: "+feature, "service", svc)
+	}
+}
+
+func indexByte(s string, b byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// handleEvent receives event.<name>.<event> from NATS.
+func (e *eventSub) handleEvent(subject string, data []byte) {
+	event := subject[len(e.name)+7:]
+	e.enqueue(func() {
+		if event == "query" {
+			e.handleQueryEvent(data)
+			return
+		}
+		if e.base == nil || e.base.q != "" {
+			return
+		}
+		var payload json.RawMessage
+		if len(data) > 0 {
+			if !json.Valid(data) {
+				e.c.log.Error("malformed event payload", "subject", subject)
+				return
+			}
+			payload = data
+		}
+		e.base.handleEvent(&resourceEvent{Event: event, Payload: payload})
+	})
+}
+
+// handleQueryEvent asks the service, for every loaded query resource of the
+// name, what the query event means for it. Other events on the name wait
+// until every answer is handled.
+func (e *eventSub) handleQueryEvent(data []byte) {
+	if len(e.queries) == 0 {
+		return
+	}
+	var qe struct {
+		Subject string `json:"subject"`
+	}
+	if err := json.Unmarshal(data, &qe); err != nil {
+		e.c.log.Error("malformed query event", "resource", e.name, "error", err)
+		return
+	}
+	if qe.Subject == "" {
+		e.c.log.Error("query event without subject", "resource", e.name)
+		return
+	}
+	for q, r := range e.queries {
+		if r.state <= rsRequested {
+			continue
+		}
+		r := r
+		e.locked++
+		payload, _ := json.Marshal(struct {
+			Query string `json:"query"`
+		}{q})
+		e.c.mq.request(qe.Subject, payload, func(data []byte, err error) {
+			e.enqueueUnlock(func() {
+				if err != nil {
+					if !IsCode(err, CodeTimeout) {
+						e.c.log.Error("query request failed", "resource", e.name, "query", r.q, "error", err)
+					}
+					return
+				}
+				res, err := decodeQueryEventResponse(data)
+				if err != nil {
+					if IsCode(err, CodeNotFound) {
+						r.handleEvent(&resourceEvent{Event: "delete"})
+					} else {
+						e.c.log.Error("invalid query response", "resource", e.name, "query", r.q, "error", err)
+					}
+					return
+				}
+				switch {
+				case res.Events != nil:
+					for _, ev := range res.Events {
+						r.handleEvent(&resourceEvent{Event: ev.Event, Payload: ev.Data})
+					}
+				case res.Model != nil:
+					if r.state != rsModel {
+						e.c.log.Error("query response: model for a collection", "resource", e.name, "query", r.q)
+						return
+					}
+					r.applySnapshot(res.Model, nil)
+				case res.Collection != nil:
+					if r.state != rsCollection {
+						e.c.log.Error("query response: collection for a model", "resource", e.name, "query", r.q)
+						return
+					}
+					r.applySnapshot(nil, res.Collection)
+				}
+			})
+		})
+	}
+}
+
+// reset handles system.reset for this name: refetch (resources) and/or
+// recheck access (access) of every resource of the name.
+func (e *eventSub) reset(resources, access bool, t *throttle) {
+	e.enqueue(func() {
+		all := make([]*resource, 0, 1+len(e.queries))
+		if e.base != nil && e.base.q == "" {
+			all = append(all, e.base)
+		}
+		for _, r := range e.queries {
+			all = append(all, r)
+		}
+		for _, r := range all {
+			if resources {
+				r.handleReset(t)
+			}
+			if access {
+				for s := range r.subs {
+					s.reaccess(t)
+				}
+			}
+		}
+	})
+}

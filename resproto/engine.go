@@ -1,0 +1,250 @@
+package resproto
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/xid"
+)
+
+// Engine is the RES protocol engine: it holds the resource cache, talks to
+// services over NATS and serves client connections created by listeners.
+// It knows nothing of HTTP, WebSocket or TLS; listeners drive it through
+// Conn and Transport.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	mq    *mq
+	cache *cache
+
+	sysSub  *nats.Subscription
+	connSub *nats.Subscription
+
+	mu     sync.Mutex
+	conns  map[string]*Conn
+	closed bool
+
+	requests RequestCounts
+}
+
+// RequestCounts counts client requests by type, for metrics.
+type RequestCounts struct {
+	Get, Subscribe, Unsubscribe, Call, Auth atomic.Int64
+}
+
+// New starts an engine on an established NATS connection. The connection
+// stays the caller's: Close does not close it.
+func New(nc *nats.Conn, cfg Config) (*Engine, error) {
+	if nc == nil {
+		return nil, errors.New("resproto: nil NATS connection")
+	}
+	cfg = cfg.withDefaults()
+	m, err := newMQ(nc, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		mq:    m,
+		cache: newCache(m, cfg),
+		conns: make(map[string]*Conn),
+	}
+	if e.sysSub, err = m.subscribe("system.*", e.handleSystemEvent); err != nil {
+		m.close()
+		return nil, err
+	}
+	if e.connSub, err = m.subscribe("conn.*.*", e.handleConnEvent); err != nil {
+		m.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Requests returns the engine's client request counters.
+func (e *Engine) Requests() *RequestCounts { return &e.requests }
+
+// SetCacheMetrics sets callbacks for the cache gauges. Call before use.
+func (e *Engine) SetCacheMetrics(m CacheMetrics) { e.cache.metrics = m }
+
+func (e *Engine) countRequest(action string) {
+	switch action {
+	case "get":
+		e.requests.Get.Add(1)
+	case "subscribe":
+		e.requests.Subscribe.Add(1)
+	case "unsubscribe":
+		e.requests.Unsubscribe.Add(1)
+	case "call", "new":
+		e.requests.Call.Add(1)
+	case "auth":
+		e.requests.Auth.Add(1)
+	}
+}
+
+// NewConn creates a connection for transport t. hi describes the HTTP
+// request that opened it, for auth requests; it may be nil. WebSocket
+// clients start at the legacy protocol 1.1.1 until they send a version
+// request; legacy is false for connections that speak the latest version
+// from the start (HTTP requests).
+func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool) (*Conn, error) {
+	c := &Conn{
+		e:        e,
+		cid:      xid.New().String(),
+		t:        t,
+		hi:       hi,
+		subs:     make(map[string]*subscription),
+		protocol: versionLatest,
+	}
+	if legacy {
+		c.protocol = versionLegacyDefault
+	}
+	c.log = e.log.With("cid", c.cid)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrServiceUnavailable
+	}
+	e.conns[c.cid] = c
+	return c, nil
+}
+
+func (e *Engine) removeConn(c *Conn) {
+	e.mu.Lock()
+	delete(e.conns, c.cid)
+	e.mu.Unlock()
+}
+
+// ConnCount returns the number of open connections.
+func (e *Engine) ConnCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.conns)
+}
+
+func (e *Engine) handleConnEvent(subject string, data []byte) {
+	// conn.<cid>.<event>
+	rest := subject[len("conn."):]
+	cid, event, ok := strings.Cut(rest, ".")
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	c := e.conns[cid]
+	e.mu.Unlock()
+	if c != nil {
+		c.handleConnEvent(event, data)
+	}
+}
+
+func (e *Engine) handleSystemEvent(subject string, data []byte) {
+	switch subject {
+	case "system.reset":
+		var r struct {
+			Resources []string `json:"resources"`
+			Access    []string `json:"access"`
+		}
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &r); err != nil {
+				e.log.Error("malformed system.reset event", "error", err)
+				return
+			}
+		}
+		e.reset(r.Resources, r.Access)
+	case "system.tokenReset":
+		var r struct {
+			TIDs    []string `json:"tids"`
+			Subject string   `json:"subject"`
+		}
+		if len(data) > 0 {
+			if err := json.Unmarshal(data, &r); err != nil {
+				e.log.Error("malformed system.tokenReset event", "error", err)
+				return
+			}
+		}
+		if len(r.TIDs) == 0 {
+			return
+		}
+		if r.Subject == "" {
+			e.log.Error("system.tokenReset event without subject")
+			return
+		}
+		tids := make(map[string]bool, len(r.TIDs))
+		for _, t := range r.TIDs {
+			tids[t] = true
+		}
+		e.mu.Lock()
+		conns := make([]*Conn, 0, len(e.conns))
+		for _, c := range e.conns {
+			conns = append(conns, c)
+		}
+		e.mu.Unlock()
+		for _, c := range conns {
+			c.tokenReset(tids, r.Subject)
+		}
+	}
+}
+
+func validPatterns(ps []string) []Pattern {
+	out := make([]Pattern, 0, len(ps))
+	for _, p := range ps {
+		if pt := Pattern(p); pt.IsValid() {
+			out = append(out, pt)
+		}
+	}
+	return out
+}
+
+func (e *Engine) reset(resources, access []string) {
+	rp, ap := validPatterns(resources), validPatterns(access)
+	if len(rp) == 0 && len(ap) == 0 {
+		return
+	}
+	t := newThrottle(e.cfg.ResetThrottle)
+	e.cache.mu.Lock()
+	subs := make([]*eventSub, 0, len(e.cache.names))
+	for _, es := range e.cache.names {
+		subs = append(subs, es)
+	}
+	e.cache.mu.Unlock()
+	for _, es := range subs {
+		res, acc := matchAny(rp, es.name), matchAny(ap, es.name)
+		if res || acc {
+			es.reset(res, acc, t)
+		}
+	}
+}
+
+func matchAny(ps []Pattern, name string) bool {
+	for _, p := range ps {
+		if p.Matches(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close closes every connection and stops the engine. Pending requests fail
+// with system.serviceUnavailable.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	conns := make([]*Conn, 0, len(e.conns))
+	for _, c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.mu.Unlock()
+	for _, c := range conns {
+		c.t.Disconnect("server shutting down")
+	}
+	e.mq.close()
+}

@@ -1,0 +1,121 @@
+package resproto
+
+import (
+	"encoding/json"
+	"strconv"
+	"sync"
+)
+
+// Message is one text message to a client. Messages that fan out to many
+// connections are shared: the same *Message goes to every one of them, so a
+// transport may cache its framing once per message (see Prepared).
+type Message struct {
+	// Data is the JSON text of the message. It must not be modified.
+	Data []byte
+
+	once     sync.Once
+	prepared any
+}
+
+// NewMessage wraps data as a Message.
+func NewMessage(data []byte) *Message { return &Message{Data: data} }
+
+// Prepared returns build(m.Data), calling build only the first time, so a
+// transport can frame a shared message once for all its connections (for
+// instance as a websocket.PreparedMessage).
+func (m *Message) Prepared(build func([]byte) any) any {
+	m.once.Do(func() { m.prepared = build(m.Data) })
+	return m.prepared
+}
+
+// resourceSet is the models, collections and errors of a reply or event.
+type resourceSet struct {
+	Models      map[string]json.RawMessage `json:"models,omitempty"`
+	Collections map[string]json.RawMessage `json:"collections,omitempty"`
+	Errors      map[string]*Error          `json:"errors,omitempty"`
+}
+
+func (r *resourceSet) empty() bool {
+	return r == nil || (len(r.Models) == 0 && len(r.Collections) == 0 && len(r.Errors) == 0)
+}
+
+func replyMessage(id uint64, result any) *Message {
+	var b []byte
+	if result == nil {
+		b = make([]byte, 0, 32)
+		b = append(b, `{"id":`...)
+	} else {
+		r, err := json.Marshal(result)
+		if err != nil {
+			return errorMessage(&id, ToError(err))
+		}
+		b = make([]byte, 0, len(r)+32)
+		b = append(b, `{"result":`...)
+		b = append(b, r...)
+		b = append(b, `,"id":`...)
+	}
+	b = strconv.AppendUint(b, id, 10)
+	return &Message{Data: append(b, '}')}
+}
+
+func errorMessage(id *uint64, err error) *Message {
+	e, _ := json.Marshal(ToError(err))
+	b := make([]byte, 0, len(e)+32)
+	b = append(b, `{"error":`...)
+	b = append(b, e...)
+	b = append(b, `,"id":`...)
+	if id == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendUint(b, *id, 10)
+	}
+	return &Message{Data: append(b, '}')}
+}
+
+// eventMessage encodes {"event":"<rid>.<name>","data":<data>}.
+func eventMessage(rid, name string, data any) *Message {
+	var d []byte
+	switch v := data.(type) {
+	case json.RawMessage:
+		if len(v) == 0 {
+			d = []byte("null")
+		} else {
+			d = compactJSON(v)
+		}
+	default:
+		var err error
+		if d, err = json.Marshal(v); err != nil {
+			d = []byte("null")
+		}
+	}
+	b := make([]byte, 0, len(rid)+len(name)+len(d)+24)
+	b = append(b, `{"event":`...)
+	b = appendJSONString(b, rid+"."+name)
+	b = append(b, `,"data":`...)
+	b = append(b, d...)
+	return &Message{Data: append(b, '}')}
+}
+
+type changeEventData struct {
+	Values json.RawMessage `json:"values"`
+	*resourceSet
+}
+
+type addEventData struct {
+	Idx   int             `json:"idx"`
+	Value json.RawMessage `json:"value"`
+	*resourceSet
+}
+
+type unsubscribeEventData struct {
+	Reason *Error `json:"reason"`
+}
+
+type resourceResult struct {
+	RID string `json:"rid"`
+	*resourceSet
+}
+
+type payloadResult struct {
+	Payload json.RawMessage `json:"payload"`
+}

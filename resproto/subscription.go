@@ -1,0 +1,571 @@
+package resproto
+
+import (
+	"encoding/json"
+)
+
+// A subscription is one connection's hold on one resource ID, direct (the
+// client subscribed to it) or indirect (a resource it holds references it).
+// All of its state is owned by its connection's queue.
+
+type subState byte
+
+const (
+	subDisposed subState = iota
+	subLoading
+	subLoaded
+	subReady
+	subToSend
+	subSent
+	subDeleted
+)
+
+const (
+	queueLoading uint8 = 1 << iota
+	queueReaccess
+)
+
+type reference struct {
+	sub   *subscription
+	count int
+}
+
+// readyWait waits for a subscription and its whole reference tree to load.
+type readyWait struct {
+	seen    map[string]bool
+	loading int
+	cb      func()
+}
+
+type subscription struct {
+	c    *Conn
+	rid  string // as the client wrote it
+	name string // with {cid} expanded
+	q    string
+
+	state    subState
+	waits    []*readyWait
+	rs       *resource
+	typ      resourceState
+	model    *Model
+	coll     *Collection
+	version  uint
+	refs     map[string]*reference
+	err      error
+	throttle *throttle
+
+	queueFlag  uint8
+	eventQueue []*resourceEvent
+
+	access       *Access
+	accessCbs    []func(*Access)
+	accessCalled bool
+	reaccessDue  bool
+
+	direct       int
+	indirect     int
+	indirectsent int
+}
+
+func newSubscription(c *Conn, rid string, t *throttle) *subscription {
+	name, q := SplitRID(c.expandCID(rid))
+	return &subscription{c: c, rid: rid, name: name, q: q, state: subLoading, queueFlag: queueLoading, throttle: t}
+}
+
+func (s *subscription) query() string { return s.q }
+
+func (s *subscription) isReady() bool { return s.state >= subReady }
+func (s *subscription) isSent() bool  { return s.state == subSent }
+
+func (s *subscription) error() error {
+	if s.state == subDisposed {
+		return ErrDisposedSubscription
+	}
+	return s.err
+}
+
+// loaded implements subscriber.
+func (s *subscription) loaded(r *resource, err error) {
+	if !s.c.enqueue(func() { s.onLoaded(r, err) }) && err == nil {
+		r.unsubscribe(s)
+	}
+}
+
+func (s *subscription) onLoaded(r *resource, err error) {
+	if err != nil {
+		s.err = err
+		s.doneLoading()
+		return
+	}
+	if s.state == subDisposed {
+		r.unsubscribe(s)
+		return
+	}
+	s.rs = r
+	s.state = subLoaded
+	typ, m, coll, version := r.snapshot()
+	s.typ = typ
+	s.queueEvents(queueLoading)
+	var values []Value
+	switch typ {
+	case rsModel:
+		s.model, s.version = m, version
+		for _, v := range m.Values {
+			values = append(values, v)
+		}
+	case rsCollection:
+		s.coll, s.version = coll, version
+		values = coll.Values
+	default:
+		s.err = internalError("unknown resource type")
+		s.doneLoading()
+		return
+	}
+	for _, v := range values {
+		if v.Type != ValueReference {
+			continue
+		}
+		if _, err := s.addReference(v.RID); err != nil {
+			for _, ref := range s.refs {
+				s.c.unsubscribe(ref.sub, false, false, 1, true)
+			}
+			s.refs = nil
+			s.model, s.coll = nil, nil
+			s.err = err
+			s.doneLoading()
+			return
+		}
+	}
+	waits := s.waits
+	s.waits = nil
+	for _, w := range waits {
+		s.collectRefs(w)
+	}
+}
+
+// onReady calls cb once s and every resource it references have loaded.
+func (s *subscription) onReady(cb func()) {
+	if s.isReady() {
+		cb()
+		return
+	}
+	s.waitLoaded(&readyWait{seen: make(map[string]bool), cb: cb})
+}
+
+func (s *subscription) waitLoaded(w *readyWait) {
+	w.seen[s.rid] = true
+	w.loading++
+	if s.state >= subLoaded {
+		s.collectRefs(w)
+	} else {
+		s.waits = append(s.waits, w)
+	}
+}
+
+func (s *subscription) collectRefs(w *readyWait) {
+	for rid, ref := range s.refs {
+		if ref.sub.isReady() || w.seen[rid] {
+			continue
+		}
+		ref.sub.waitLoaded(w)
+	}
+	w.loading--
+	if w.loading == 0 {
+		w.cb()
+	}
+}
+
+func (s *subscription) doneLoading() {
+	s.state = subReady
+	waits := s.waits
+	s.waits = nil
+	s.throttle = nil
+	for _, w := range waits {
+		w.loading--
+		if w.loading == 0 {
+			w.cb()
+		}
+	}
+}
+
+// populate adds s and, recursively, the resources it references that the
+// client has not been sent yet to r.
+func (s *subscription) populate(r *resourceSet, indirect bool) {
+	if indirect {
+		s.indirectsent++
+	}
+	if s.state == subSent || s.state == subToSend {
+		return
+	}
+	if err := s.error(); err != nil {
+		if r.Errors == nil {
+			r.Errors = make(map[string]*Error)
+		}
+		r.Errors[s.rid] = ToError(err)
+		return
+	}
+	legacy := s.c.protocol < versionSoftRefs
+	switch s.typ {
+	case rsCollection:
+		if r.Collections == nil {
+			r.Collections = make(map[string]json.RawMessage)
+		}
+		if legacy {
+			r.Collections[s.rid] = s.coll.legacy()
+		} else {
+			b, _ := s.coll.MarshalJSON()
+			r.Collections[s.rid] = b
+		}
+	case rsModel:
+		if r.Models == nil {
+			r.Models = make(map[string]json.RawMessage)
+		}
+		if legacy {
+			r.Models[s.rid] = s.model.legacy()
+		} else {
+			b, _ := s.model.MarshalJSON()
+			r.Models[s.rid] = b
+		}
+	}
+	s.state = subToSend
+	for _, ref := range s.refs {
+		ref.sub.populate(r, true)
+	}
+}
+
+func (s *subscription) resources(indirect bool) *resourceSet {
+	r := &resourceSet{}
+	s.populate(r, indirect)
+	return r
+}
+
+// release marks everything populated as sent and lets queued events go.
+func (s *subscription) release() {
+	if s.state == subDisposed || s.state == subSent || s.err != nil {
+		return
+	}
+	s.state = subSent
+	for _, ref := range s.refs {
+		ref.sub.release()
+	}
+	s.unqueueEvents(queueLoading)
+}
+
+func (s *subscription) queueEvents(reason uint8) { s.queueFlag |= reason }
+
+func (s *subscription) unqueueEvents(reason uint8) {
+	s.queueFlag &^= reason
+	if s.queueFlag != 0 {
+		return
+	}
+	if s.reaccessDue {
+		s.handleReaccess(nil)
+		if s.queueFlag != 0 {
+			return
+		}
+	}
+	q := s.eventQueue
+	s.eventQueue = nil
+	for i, ev := range q {
+		s.processEvent(ev)
+		if s.queueFlag != 0 {
+			s.eventQueue = append(q[i+1:], s.eventQueue...)
+			return
+		}
+	}
+}
+
+func (s *subscription) addReference(rid string) (*subscription, error) {
+	if ref := s.refs[rid]; ref != nil {
+		ref.count++
+		return ref.sub, nil
+	}
+	sub, err := s.c.subscribe(rid, false, s.throttle)
+	if err != nil {
+		return nil, err
+	}
+	if s.refs == nil {
+		s.refs = make(map[string]*reference)
+	}
+	s.refs[rid] = &reference{sub: sub, count: 1}
+	return sub, nil
+}
+
+func (s *subscription) removeReference(rid string) {
+	ref := s.refs[rid]
+	if ref == nil {
+		return
+	}
+	ref.count--
+	if ref.count == 0 {
+		s.c.unsubscribe(ref.sub, false, s.isSent(), 1, true)
+		delete(s.refs, rid)
+	}
+}
+
+// event implements subscriber.
+func (s *subscription) event(ev *resourceEvent) {
+	s.c.enqueue(func() {
+		if s.rs == nil {
+			return
+		}
+		if s.queueFlag != 0 {
+			s.eventQueue = append(s.eventQueue, ev)
+			return
+		}
+		s.processEvent(ev)
+	})
+}
+
+// reaccess implements subscriber.
+func (s *subscription) reaccess(t *throttle) {
+	s.c.enqueue(func() { s.doReaccess(t) })
+}
+
+func (s *subscription) doReaccess(t *throttle) {
+	if s.state == subDisposed {
+		return
+	}
+	if s.queueFlag != 0 {
+		s.reaccessDue = true
+		return
+	}
+	s.handleReaccess(t)
+}
+
+func (s *subscription) processEvent(ev *resourceEvent) {
+	if s.version != ev.Version {
+		return
+	}
+	if ev.Update {
+		s.version++
+	}
+	switch s.typ {
+	case rsCollection:
+		s.processCollectionEvent(ev)
+	case rsModel:
+		s.processModelEvent(ev)
+	}
+}
+
+// send delivers an event whose data is the same for every client with the
+// same client RID and encoding, encoding it once for all of them.
+func (s *subscription) sendShared(ev *resourceEvent, data func(legacy bool) any) {
+	legacy := s.c.protocol < versionSoftRefs
+	key := s.rid
+	if legacy {
+		key += "\x00L"
+	}
+	s.c.send(ev.message(key, func() *Message { return eventMessage(s.rid, ev.Event, data(legacy)) }))
+}
+
+func (s *subscription) sendPayload(ev *resourceEvent) {
+	s.sendShared(ev, func(bool) any { return ev.Payload })
+}
+
+func (s *subscription) processCollectionEvent(ev *resourceEvent) {
+	switch ev.Event {
+	case "add":
+		v := ev.Value
+		if v.Type != ValueReference {
+			s.sendShared(ev, func(legacy bool) any {
+				if legacy {
+					return addEventData{Idx: ev.Idx, Value: v.legacyRaw()}
+				}
+				return addEventData{Idx: ev.Idx, Value: v.Raw}
+			})
+			return
+		}
+		sub, err := s.addReference(v.RID)
+		if err != nil {
+			s.c.log.Error("subscribing to a referenced resource failed", "rid", s.rid, "ref", v.RID, "error", err)
+			return
+		}
+		if sub.isSent() {
+			sub.indirectsent++
+			s.sendShared(ev, func(bool) any { return addEventData{Idx: ev.Idx, Value: v.Raw} })
+			return
+		}
+		s.queueEvents(queueLoading)
+		sub.onReady(func() {
+			if s.state == subDisposed {
+				return
+			}
+			r := sub.resources(true)
+			s.c.send(eventMessage(s.rid, ev.Event, addEventData{Idx: ev.Idx, Value: v.Raw, resourceSet: r}))
+			sub.release()
+			s.unqueueEvents(queueLoading)
+		})
+	case "remove":
+		if ev.Value.Type == ValueReference {
+			s.removeReference(ev.Value.RID)
+		}
+		s.sendPayload(ev)
+	case "delete":
+		s.deleted(ev)
+	default:
+		s.sendPayload(ev)
+	}
+}
+
+func (s *subscription) deleted(ev *resourceEvent) {
+	s.state = subDeleted
+	s.sendPayload(ev)
+	s.unsubscribeDirect(ErrDeleted)
+}
+
+func (s *subscription) processModelEvent(ev *resourceEvent) {
+	switch ev.Event {
+	case "change":
+		var subs []*subscription
+		unsent := false
+		for _, v := range ev.Changed {
+			if v.Type != ValueReference {
+				continue
+			}
+			sub, err := s.addReference(v.RID)
+			if err != nil {
+				s.c.log.Error("subscribing to a referenced resource failed", "rid", s.rid, "ref", v.RID, "error", err)
+				return
+			}
+			unsent = unsent || !sub.isSent()
+			subs = append(subs, sub)
+		}
+		for k := range ev.Changed {
+			if ov, ok := ev.OldValues[k]; ok && ov.Type == ValueReference {
+				s.removeReference(ov.RID)
+			}
+		}
+		if !unsent {
+			for _, sub := range subs {
+				sub.indirectsent++
+			}
+			s.sendShared(ev, func(legacy bool) any {
+				return changeEventData{Values: encodeValueMap(ev.Changed, legacy)}
+			})
+			return
+		}
+		s.queueEvents(queueLoading)
+		count := len(subs)
+		for _, sub := range subs {
+			sub.onReady(func() {
+				if s.state == subDisposed {
+					return
+				}
+				count--
+				if count > 0 {
+					return
+				}
+				r := &resourceSet{}
+				for _, sub := range subs {
+					sub.populate(r, true)
+				}
+				legacy := s.c.protocol < versionSoftRefs
+				s.c.send(eventMessage(s.rid, ev.Event, changeEventData{Values: encodeValueMap(ev.Changed, legacy), resourceSet: r}))
+				for _, sub := range subs {
+					sub.release()
+				}
+				s.unqueueEvents(queueLoading)
+			})
+		}
+	case "delete":
+		s.deleted(ev)
+	default:
+		s.sendPayload(ev)
+	}
+}
+
+func (s *subscription) handleReaccess(t *throttle) {
+	s.access = nil
+	s.reaccessDue = false
+	if s.direct == 0 {
+		return
+	}
+	s.queueEvents(queueReaccess)
+	s.loadAccess(func(a *Access) {
+		if err := a.CanGet(); err != nil {
+			s.unsubscribeDirect(err)
+		}
+		s.unqueueEvents(queueReaccess)
+	}, t)
+}
+
+func (s *subscription) unsubscribeDirect(reason *Error) {
+	if s.direct > 0 {
+		s.c.unsubscribe(s, true, false, s.direct, true)
+		s.c.send(eventMessage(s.rid, "unsubscribe", unsubscribeEventData{Reason: reason}))
+	}
+}
+
+func (s *subscription) dispose() {
+	if s.state == subDisposed {
+		return
+	}
+	prev := s.state
+	s.state = subDisposed
+	s.waits = nil
+	s.eventQueue = nil
+	s.throttle = nil
+	if s.rs != nil {
+		sent := prev == subSent
+		for _, ref := range s.refs {
+			s.c.unsubscribe(ref.sub, false, sent, 1, false)
+		}
+		s.refs = nil
+		if prev != subDeleted {
+			s.rs.unsubscribe(s)
+		}
+		s.rs = nil
+	}
+}
+
+func (s *subscription) unsend() {
+	s.state = subReady
+	s.indirectsent = 0
+	for _, ref := range s.refs {
+		if ref.sub.state == subSent && ref.sub.indirectsent > 0 {
+			ref.sub.indirectsent--
+		}
+	}
+}
+
+// loadAccess calls cb with the connection's access to the resource, asking
+// the service once however many wait for it.
+func (s *subscription) loadAccess(cb func(*Access), t *throttle) {
+	if s.access != nil {
+		cb(s.access)
+		return
+	}
+	s.accessCbs = append(s.accessCbs, cb)
+	if s.accessCalled {
+		return
+	}
+	s.accessCalled = true
+	t.add(func() {
+		s.c.requestAccess(s.name, s.q, false, func(a *Access) {
+			s.c.enqueue(func() {
+				if s.state == subDisposed {
+					return
+				}
+				cbs := s.accessCbs
+				s.accessCbs = nil
+				s.accessCalled = false
+				if a.Err == nil || a.Err.Code == CodeAccessDenied {
+					s.access = a
+				}
+				for _, cb := range cbs {
+					cb(a)
+				}
+			})
+			t.done()
+		})
+	})
+}
+
+func (s *subscription) canGet(cb func(*Error)) {
+	s.loadAccess(func(a *Access) { cb(a.CanGet()) }, nil)
+}
+
+func (s *subscription) canCall(method string, cb func(*Error)) {
+	s.loadAccess(func(a *Access) { cb(a.CanCall(method)) }, nil)
+}

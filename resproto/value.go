@@ -1,0 +1,257 @@
+package resproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+	"sync"
+)
+
+// ValueType tells what kind of RES value a Value holds.
+type ValueType byte
+
+// Value types. Delete is only valid in model change events.
+const (
+	ValueInvalid ValueType = iota
+	ValueDelete
+	ValuePrimitive
+	ValueReference
+	ValueSoftReference
+	ValueData
+)
+
+// Value is one property of a model or one item of a collection, kept as the
+// compact JSON it was received as so that it is re-encoded verbatim.
+type Value struct {
+	Type ValueType
+	// Raw is the compact JSON of the value as clients receive it. For a data
+	// value wrapping a primitive, it is the primitive itself.
+	Raw json.RawMessage
+	// RID is the referenced resource ID for references and soft references.
+	RID string
+}
+
+var deleteValue = Value{Type: ValueDelete, Raw: json.RawMessage(`{"action":"delete"}`)}
+
+// Value decoding errors, with Resgate's messages.
+var (
+	errInvalidValue                 = internalError("invalid value")
+	errInvalidValueEmptyRID         = internalError(`invalid value: resource references requires a non-empty "rid" value`)
+	errInvalidValueAmbiguous        = internalError("invalid value: ambiguous value type")
+	errInvalidValueObjectNotAllowed = internalError("invalid value: nested json object must be wrapped as a data value")
+	errInvalidValueArrayNotAllowed  = internalError("invalid value: nested json array must be wrapped as a data value")
+	errMissingResult                = internalError("response missing result")
+	errInvalidResponse              = internalError("invalid service response")
+)
+
+// IsProper reports whether the value may be stored in a resource: a
+// primitive, a reference, a soft reference or a data value.
+func (v Value) IsProper() bool { return v.Type >= ValuePrimitive }
+
+// Equal reports whether two values are the same in type and content.
+func (v Value) Equal(w Value) bool {
+	if v.Type != w.Type {
+		return false
+	}
+	switch v.Type {
+	case ValueReference, ValueSoftReference:
+		return v.RID == w.RID
+	case ValuePrimitive, ValueData:
+		return bytes.Equal(v.Raw, w.Raw)
+	}
+	return true
+}
+
+// MarshalJSON writes the value as clients of protocol 1.2.1 or later see it.
+func (v Value) MarshalJSON() ([]byte, error) { return v.Raw, nil }
+
+type valueObject struct {
+	RID    *string         `json:"rid"`
+	Soft   bool            `json:"soft"`
+	Action *string         `json:"action"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// UnmarshalJSON decodes and validates a RES value.
+func (v *Value) UnmarshalJSON(data []byte) error {
+	raw := compactJSON(data)
+	*v = Value{Raw: raw}
+	if len(raw) == 0 {
+		return errInvalidValue
+	}
+	switch raw[0] {
+	case '{':
+		var o valueObject
+		if err := json.Unmarshal(raw, &o); err != nil {
+			return err
+		}
+		switch {
+		case o.RID != nil:
+			if *o.RID == "" {
+				return errInvalidValueEmptyRID
+			}
+			if o.Action != nil || o.Data != nil {
+				return errInvalidValueAmbiguous
+			}
+			if !IsValidRID(*o.RID) {
+				return internalError(`invalid value: resource reference rid "` + *o.RID + `" is invalid`)
+			}
+			v.RID = *o.RID
+			if o.Soft {
+				v.Type = ValueSoftReference
+			} else {
+				v.Type = ValueReference
+			}
+		case o.Action != nil:
+			if o.Data != nil {
+				return errInvalidValueAmbiguous
+			}
+			if *o.Action != "delete" {
+				return internalError(`invalid value: unknown action "` + *o.Action + `"`)
+			}
+			v.Type = ValueDelete
+		case o.Data != nil:
+			if c := o.Data[0]; c == '{' || c == '[' {
+				v.Type = ValueData
+			} else {
+				v.Raw = compactJSON(o.Data)
+				v.Type = ValuePrimitive
+			}
+		default:
+			return errInvalidValueObjectNotAllowed
+		}
+	case '[':
+		return errInvalidValueArrayNotAllowed
+	default:
+		v.Type = ValuePrimitive
+	}
+	return nil
+}
+
+// legacyRaw is the value as clients older than protocol 1.2.1 see it: a soft
+// reference as its RID string and a non-primitive data value as "[Data]".
+func (v Value) legacyRaw() json.RawMessage {
+	switch v.Type {
+	case ValueSoftReference:
+		b, _ := json.Marshal(v.RID)
+		return b
+	case ValueData:
+		return json.RawMessage(`"[Data]"`)
+	}
+	return v.Raw
+}
+
+func compactJSON(data []byte) json.RawMessage {
+	var buf bytes.Buffer
+	buf.Grow(len(data))
+	if err := json.Compact(&buf, data); err != nil {
+		return append(json.RawMessage(nil), data...)
+	}
+	return buf.Bytes()
+}
+
+// Model is an immutable snapshot of a model's values. Its JSON is encoded
+// once, on first use, and shared by every client.
+type Model struct {
+	Values map[string]Value
+
+	once, legacyOnce sync.Once
+	json, legacyJSON []byte
+}
+
+// MarshalJSON returns the model as a JSON object with sorted keys.
+func (m *Model) MarshalJSON() ([]byte, error) {
+	m.once.Do(func() { m.json = encodeValueMap(m.Values, false) })
+	return m.json, nil
+}
+
+// legacy returns the model encoded for clients older than protocol 1.2.1.
+func (m *Model) legacy() json.RawMessage {
+	m.legacyOnce.Do(func() { m.legacyJSON = encodeValueMap(m.Values, true) })
+	return m.legacyJSON
+}
+
+func encodeValueMap(values map[string]Value, legacy bool) []byte {
+	keys := make([]string, 0, len(values))
+	size := 2
+	for k, v := range values {
+		keys = append(keys, k)
+		size += len(k) + len(v.Raw) + 4
+	}
+	sort.Strings(keys)
+	buf := make([]byte, 0, size)
+	buf = append(buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendJSONString(buf, k)
+		buf = append(buf, ':')
+		if legacy {
+			buf = append(buf, values[k].legacyRaw()...)
+		} else {
+			buf = append(buf, values[k].Raw...)
+		}
+	}
+	return append(buf, '}')
+}
+
+// Collection is an immutable snapshot of a collection's values, encoded
+// once on first use.
+type Collection struct {
+	Values []Value
+
+	once, legacyOnce sync.Once
+	json, legacyJSON []byte
+}
+
+// MarshalJSON returns the collection as a JSON array.
+func (c *Collection) MarshalJSON() ([]byte, error) {
+	c.once.Do(func() { c.json = encodeValueSlice(c.Values, false) })
+	return c.json, nil
+}
+
+func (c *Collection) legacy() json.RawMessage {
+	c.legacyOnce.Do(func() { c.legacyJSON = encodeValueSlice(c.Values, true) })
+	return c.legacyJSON
+}
+
+func encodeValueSlice(values []Value, legacy bool) []byte {
+	size := 2
+	for _, v := range values {
+		size += len(v.Raw) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, '[')
+	for i, v := range values {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		if legacy {
+			buf = append(buf, v.legacyRaw()...)
+		} else {
+			buf = append(buf, v.Raw...)
+		}
+	}
+	return append(buf, ']')
+}
+
+// appendJSONString appends s as a JSON string, escaping as encoding/json
+// does (including HTML-sensitive characters).
+func appendJSONString(buf []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		buf = append(buf, '"')
+		buf = append(buf, s...)
+		return append(buf, '"')
+	}
+	b, _ := json.Marshal(s)
+	return append(buf, b...)
+}
