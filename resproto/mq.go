@@ -74,10 +74,6 @@ func newMQ(nc *nats.Conn, cfg Config) (*mq, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		sub.Unsubscribe()
-		return nil, err
-	}
 	m.replySub = sub
 	go m.dispatch()
 	return m, nil
@@ -98,7 +94,6 @@ func (m *mq) subscribe(subject string, h func(subject string, data []byte)) (*na
 	if err != nil {
 		return nil, err
 	}
-	sub.SetPendingLimits(-1, -1)
 	m.handlers[sub] = h
 	if m.trace {
 		m.log.Debug("S=> " + subject)
