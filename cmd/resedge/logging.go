@@ -35,11 +35,12 @@ func newLogger(w io.Writer, format string, isTerminal, debug, trace bool) (*slog
 	case "json":
 		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
 	case "tint":
-		_, noColor := os.LookupEnv("NO_COLOR")
+		// NO_COLOR (https://no-color.org) turns color off when non-empty.
+		noColor := os.Getenv("NO_COLOR") != "" || !isTerminal
 		h = tint.NewTextHandler(w, &tint.Options{
 			Level:      level,
 			TimeFormat: time.StampMicro,
-			NoColor:    noColor || !isTerminal,
+			NoColor:    noColor,
 		})
 	default:
 		return nil, nil, fmt.Errorf("unknown log format %q", format)

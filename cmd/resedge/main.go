@@ -63,11 +63,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(log)
 
 	if err := serve(opts, log); err != nil {
-		log.Error("Server stopped with an error", "error", err)
+		var se *startError
+		if errors.As(err, &se) {
+			log.Error("Failed to start server", "error", se.err)
+		} else {
+			log.Error("Server stopped with an error", "error", err)
+		}
 		return 1
 	}
 	return 0
 }
+
+// startError marks an error that happened before the server was ready.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
 
 // printVersion writes the version lines in Resgate's layout.
 func printVersion(w io.Writer) {
@@ -75,20 +86,27 @@ func printVersion(w io.Writer) {
 }
 
 // serve runs the gateway until a stop signal arrives or a component fails.
-// It returns nil after a clean, signalled shutdown.
+// It returns nil after a clean, signalled shutdown, and a *startError when
+// the server could not be started.
 func serve(opts *Options, log *slog.Logger) error {
+	// Signals are caught from the start, so that one arriving during
+	// startup still gives a clean shutdown once the server is up.
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(stop)
+
 	log.Info("Starting resedge", "version", Version, "protocol", resproto.Protocol)
 	log.Debug("Go runtime", "version", runtime.Version())
 	logUnwiredOptions(opts, log)
 
 	origins, err := listeners.ParseAllowOrigin(*opts.AllowOrigin)
 	if err != nil {
-		return fmt.Errorf("invalid allowOrigin setting (%s): %w", *opts.AllowOrigin, err)
+		return &startError{fmt.Errorf("invalid allowOrigin setting (%s): %w", *opts.AllowOrigin, err)}
 	}
 
 	nc, embedded, err := connectNATS(opts, log)
 	if err != nil {
-		return err
+		return &startError{err}
 	}
 	// natsClosed is closed when the NATS connection closes for any reason.
 	natsClosed := make(chan struct{})
@@ -124,7 +142,7 @@ func serve(opts *Options, log *slog.Logger) error {
 	})
 	if err != nil {
 		closeNATS()
-		return fmt.Errorf("failed to start engine: %w", err)
+		return &startError{fmt.Errorf("failed to start engine: %w", err)}
 	}
 
 	h, err := listeners.NewHTTP(eng, listeners.HTTPConfig{
@@ -138,24 +156,20 @@ func serve(opts *Options, log *slog.Logger) error {
 	if err != nil {
 		eng.Close()
 		closeNATS()
-		return fmt.Errorf("failed to create HTTP listener: %w", err)
+		return &startError{fmt.Errorf("failed to create HTTP listener: %w", err)}
 	}
 
 	ln, scheme, err := listen(opts)
 	if err != nil {
 		eng.Close()
 		closeNATS()
-		return err
+		return &startError{err}
 	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.Serve(ln) }()
 	log.Info(fmt.Sprintf("Listening on %s://%s", scheme, opts.ListenAddr()))
 	log.Info("Server ready")
-
-	stop := make(chan os.Signal, 2)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
-	defer signal.Stop(stop)
 
 	var runErr error
 	select {
