@@ -226,7 +226,9 @@ func decodeGetResponse(payload []byte) (*getResult, error) {
 		Error  *Error     `json:"error"`
 	}
 	if err := json.Unmarshal(payload, &r); err != nil {
-		return nil, ToError(err)
+		// Resgate wraps even a value's own internal error once more, so the
+		// message reads "Internal error: Internal error: invalid value…".
+		return nil, internalError(err.Error())
 	}
 	if r.Error != nil {
 		return nil, r.Error
