@@ -36,9 +36,9 @@ type step struct {
 	close   bool // or: close the client's connection
 }
 
-func send(client int, msg string) step           { return step{client: client, send: msg} }
-func publish(subject, payload string) step       { return step{subject: subject, payload: payload} }
-func closeClient(client int) step                 { return step{client: client, close: true} }
+func send(client int, msg string) step     { return step{client: client, send: msg} }
+func publish(subject, payload string) step { return step{subject: subject, payload: payload} }
+func closeClient(client int) step          { return step{client: client, close: true} }
 func req(id int, method string, params ...string) string {
 	if len(params) == 0 {
 		return fmt.Sprintf(`{"id":%d,"method":%q}`, id, method)
