@@ -24,7 +24,11 @@ type scenario struct {
 	// replies maps a request subject to the raw reply a service sends; a
 	// subject missing here gets no reply.
 	replies map[string]string
-	steps   []step
+	// sequence gives successive replies for a subject: the nth request gets
+	// the nth reply, and the last one repeats. It takes precedence over
+	// replies.
+	sequence map[string][]string
+	steps    []step
 }
 
 // A step does one thing and then waits until gateway and service are quiet.
@@ -63,6 +67,7 @@ type world struct {
 	received [][]string
 	cids     map[string]int
 	unbound  []string
+	counts   map[string]int
 }
 
 func (w *world) touch() { w.last = time.Now() }
@@ -75,7 +80,7 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	w := &world{t: t, svc: svc, cids: map[string]int{}, last: time.Now()}
+	w := &world{t: t, svc: svc, cids: map[string]int{}, counts: map[string]int{}, last: time.Now()}
 	for _, prefix := range []string{"access.>", "get.>", "call.>", "auth.>", "q.>"} {
 		_, err := svc.Subscribe(prefix, func(m *nats.Msg) {
 			w.mu.Lock()
@@ -87,8 +92,17 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 				}
 			}
 			w.requests = append(w.requests, m.Subject+" "+string(m.Data))
+			reply, ok := sc.replies[m.Subject]
+			if seq := sc.sequence[m.Subject]; len(seq) > 0 {
+				n := w.counts[m.Subject]
+				if n >= len(seq) {
+					n = len(seq) - 1
+				}
+				reply, ok = seq[n], true
+				w.counts[m.Subject]++
+			}
 			w.mu.Unlock()
-			if reply, ok := sc.replies[m.Subject]; ok {
+			if ok {
 				m.Respond([]byte(reply))
 			}
 		})
@@ -212,6 +226,11 @@ func (w *world) block(st step) string {
 		fmt.Fprintf(&b, "  svc <- %s\n", r)
 	}
 	for i := range w.received {
+		// Messages about different resources have no fixed order between
+		// them; keep each resource's own order.
+		sort.SliceStable(w.received[i], func(a, b int) bool {
+			return orderKey(w.received[i][a]) < orderKey(w.received[i][b])
+		})
 		for _, m := range w.received[i] {
 			fmt.Fprintf(&b, "  c%d <- %s\n", i, m)
 		}
@@ -277,6 +296,12 @@ func TestConformance(t *testing.T) {
 			re := startGateway(t, "resedge", resedgeBin, ns2.ClientURL(), flags...)
 			got := run(t, sc, ns2.ClientURL(), re.addr)
 
+			if testing.Verbose() {
+				t.Logf("transcript:\n%s", strings.Join(got, ""))
+			}
+			if len(want) != len(sc.steps) {
+				t.Fatalf("resgate transcript has %d steps, want %d", len(want), len(sc.steps))
+			}
 			for i := range want {
 				if i >= len(got) || want[i] != got[i] {
 					g := "<missing>"
@@ -288,4 +313,19 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// orderKey groups a client message by the resource it is about: replies
+// first, then events by resource ID.
+func orderKey(msg string) string {
+	var m struct {
+		Event string `json:"event"`
+	}
+	if json.Unmarshal([]byte(msg), &m) != nil || m.Event == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(m.Event, '.'); i >= 0 {
+		return m.Event[:i]
+	}
+	return m.Event
 }
