@@ -1,6 +1,7 @@
 package listeners
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -67,8 +68,9 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
-			if ce, ok := err.(*websocket.CloseError); ok && ce.Code == websocket.CloseMessageTooBig {
-				log.Info("client message too large", "limit", h.cfg.MaxMessageSize)
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent close 1009 (message too big).
+				log.Info("client message too large, closing", "limit", h.cfg.MaxMessageSize)
 			}
 			break
 		}
