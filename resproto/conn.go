@@ -377,8 +377,11 @@ func (c *Conn) sendCall(name, q, method string, params json.RawMessage, isHTTP b
 	c.requestCallLike(name, "call."+name+"."+method, payload, method == "new", cb)
 }
 
-func (c *Conn) sendAuth(name, q, method string, params json.RawMessage, isHTTP bool, cb callReply) {
-	payload := encodeAuthRequest(rawOrNull(params), c.token, q, c.cid, isHTTP, c.hi)
+// sendAuth sends an auth request. params nil leaves params out of the
+// payload (header authentication); a client's missing params are sent as
+// null, as Resgate does.
+func (c *Conn) sendAuth(name, q, method string, params any, isHTTP bool, cb callReply) {
+	payload := encodeAuthRequest(params, c.token, q, c.cid, isHTTP, c.hi)
 	c.requestCallLike(name, "auth."+name+"."+method, payload, false, cb)
 }
 
@@ -390,7 +393,9 @@ func (c *Conn) requestCallLike(name, subject string, payload []byte, isNew bool,
 			if err == nil && isNew && res.RID == "" {
 				// A v1.1 service answers new with {"result":{"rid":…}}.
 				var rid string
-				if rid, err = legacyNewRID(res.Result); rid != "" {
+				// An invalid RID in such a result is logged as deprecated
+				// too, as Resgate does.
+				if rid, err = legacyNewRID(res.Result); rid != "" || err != nil {
 					c.e.cache.deprecated(name, "v1.1 new call result; respond with a resource instead")
 					res.RID, res.Result = rid, nil
 				}
@@ -423,7 +428,7 @@ func (c *Conn) call(rid, method string, params json.RawMessage, cb callReply) {
 
 func (c *Conn) authResource(rid, method string, params json.RawMessage, reply func(any, error)) {
 	name, q := SplitRID(c.expandCID(rid))
-	c.sendAuth(name, q, method, params, false, func(res *callResult, err error) {
+	c.sendAuth(name, q, method, rawOrNull(params), false, func(res *callResult, err error) {
 		c.handleCallAuthResult(res, err, reply)
 	})
 }
@@ -499,9 +504,9 @@ func (c *Conn) handleConnEvent(event string, data []byte) {
 			c.log.Error("malformed token event", "error", err)
 			return
 		}
-		if te.Token == nil {
-			te.Token = json.RawMessage("null")
-		}
+		// A missing token leaves the connection without one (nil), as in
+		// Resgate: the next token event then triggers no reaccess. An
+		// explicit null is a token (the raw "null").
 		c.setToken(te.Token, te.TID)
 	})
 }

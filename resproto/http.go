@@ -1,0 +1,198 @@
+package resproto
+
+import "encoding/json"
+
+// This file is the engine side of requests that arrive over plain HTTP (the
+// HTTP API) and of header authentication: each runs on a Conn, usually a
+// temporary one made for the request, and reports back with the service's
+// meta object so the listener can apply its status and headers.
+
+// Resource is a loaded resource and, through Ref, the resources it
+// references, as HTTP encoders walk it. It is valid only inside the
+// callback it is passed to.
+type Resource interface {
+	// RID is the resource ID as the client asked for it.
+	RID() string
+	// Err is the error that loading the resource ended in, if any.
+	Err() error
+	// IsCollection reports whether the resource is a collection.
+	IsCollection() bool
+	// ModelValues returns a model's values.
+	ModelValues() map[string]Value
+	// CollectionValues returns a collection's values.
+	CollectionValues() []Value
+	// Ref returns the referenced resource rid; nil for a soft reference or
+	// an unknown rid.
+	Ref(rid string) Resource
+}
+
+func (s *subscription) RID() string                   { return s.rid }
+func (s *subscription) Err() error                    { return s.error() }
+func (s *subscription) IsCollection() bool            { return s.typ == rsCollection }
+func (s *subscription) ModelValues() map[string]Value { return s.model.Values }
+func (s *subscription) CollectionValues() []Value     { return s.coll.Values }
+
+// Ref implements Resource.
+func (s *subscription) Ref(rid string) Resource {
+	if r := s.refs[rid]; r != nil {
+		return r.sub
+	}
+	return nil
+}
+
+// IsDirectResponse reports whether the meta object holds a status the
+// gateway answers with directly (300–599).
+func (m *Meta) IsDirectResponse() bool {
+	return m != nil && m.Status != nil && *m.Status >= 300 && *m.Status < 600
+}
+
+// IsValidStatus reports whether a meta status, if any, is one a gateway
+// honours (300–599).
+func (m *Meta) IsValidStatus() bool {
+	return m == nil || m.Status == nil || (*m.Status >= 300 && *m.Status < 600)
+}
+
+// Merge merges o into m, o's status and headers taking precedence except
+// that Set-Cookie values add up; either may be nil.
+func (m *Meta) Merge(o *Meta) *Meta {
+	if m == nil {
+		return o
+	}
+	if o == nil {
+		return m
+	}
+	if o.Status != nil {
+		m.Status = o.Status
+	}
+	if m.Header == nil {
+		m.Header = o.Header
+	} else {
+		MergeHeader(m.Header, o.Header)
+	}
+	return m
+}
+
+// protectedHeaders are headers a service's meta object may not set.
+var protectedHeaders = map[string]bool{
+	"Sec-Websocket-Extensions":         true,
+	"Sec-Websocket-Protocol":           true,
+	"Access-Control-Allow-Credentials": true,
+	"Access-Control-Allow-Origin":      true,
+	"Content-Type":                     true,
+}
+
+// MergeHeader merges header b into a: values replace a's, except
+// Set-Cookie whose values are appended, and protected headers are skipped.
+func MergeHeader(a, b map[string][]string) {
+	for k, v := range b {
+		if protectedHeaders[k] {
+			continue
+		}
+		if k == "Set-Cookie" {
+			a[k] = append(a[k], v...)
+		} else {
+			a[k] = v
+		}
+	}
+}
+
+// Dispose releases a connection at once, without going through the
+// transport: for temporary connections made for one HTTP request.
+func (c *Conn) Dispose() { c.Close() }
+
+// HTTPGet loads rid for an HTTP GET: an access request (with isHttp) and a
+// get request in parallel. cb runs on the connection's queue with the
+// resource, the access response's meta object, or an error. The resource
+// is released when cb returns.
+func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
+	c.enqueue(func() {
+		s, err := c.subscribe(rid, true, nil)
+		if err != nil {
+			cb(nil, nil, err)
+			return
+		}
+		c.requestAccess(s.name, s.q, true, func(a *Access) {
+			c.enqueue(func() {
+				if a.Meta.IsDirectResponse() {
+					var err error
+					if a.Err != nil {
+						err = a.Err
+					}
+					cb(nil, a.Meta, err)
+					c.unsubscribe(s, true, false, 1, true)
+					return
+				}
+				if err := a.CanGet(); err != nil {
+					cb(nil, a.Meta, err)
+					c.unsubscribe(s, true, false, 1, true)
+					return
+				}
+				s.onReady(func() {
+					if err := s.error(); err != nil {
+						cb(nil, a.Meta, err)
+						return
+					}
+					cb(s, a.Meta, nil)
+					s.release()
+					c.unsubscribe(s, true, false, 1, true)
+				})
+			})
+		})
+	})
+}
+
+// HTTPCall calls method on rid for an HTTP request: an access request
+// (with isHttp), then the call. cb runs on the connection's queue with the
+// result, or the RID of a resource response, and the merged meta objects of
+// the access and call responses.
+func (c *Conn) HTTPCall(rid, method string, params json.RawMessage, cb func(result json.RawMessage, resRID string, meta *Meta, err error)) {
+	c.enqueue(func() {
+		name, q := SplitRID(c.expandCID(rid))
+		c.requestAccess(name, q, true, func(a *Access) {
+			c.enqueue(func() {
+				if a.Meta.IsDirectResponse() {
+					var err error
+					if a.Err != nil {
+						err = a.Err
+					}
+					cb(nil, "", a.Meta, err)
+					return
+				}
+				if err := a.CanCall(method); err != nil {
+					cb(nil, "", a.Meta, err)
+					return
+				}
+				c.sendCall(name, q, method, params, true, func(res *callResult, err error) {
+					var meta *Meta
+					if res != nil {
+						meta = res.Meta
+					}
+					meta = a.Meta.Merge(meta)
+					if err != nil {
+						cb(nil, "", meta, err)
+					} else {
+						cb(res.Result, res.RID, meta, nil)
+					}
+				})
+			})
+		})
+	})
+}
+
+// HTTPAuth sends an auth request with isHttp set, as header authentication
+// does before an HTTP request or a WebSocket upgrade. A token the service
+// sets with a token event before replying is on the connection when cb
+// runs (on the connection's queue).
+func (c *Conn) HTTPAuth(rid, method string, cb func(resRID string, meta *Meta, err error)) {
+	c.enqueue(func() {
+		name, q := SplitRID(c.expandCID(rid))
+		c.sendAuth(name, q, method, nil, true, func(res *callResult, err error) {
+			var meta *Meta
+			var resRID string
+			if res != nil {
+				meta, resRID = res.Meta, res.RID
+			}
+			cb(resRID, meta, err)
+		})
+	})
+}
