@@ -3,6 +3,7 @@ package resproto
 import (
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -471,7 +472,9 @@ func (r *resource) applyDelete(ev *resourceEvent) {
 // handleReset fetches the resource again and turns the differences into
 // events.
 func (r *resource) handleReset(t *throttle) {
-	if r.resetting || r.state <= rsRequested {
+	// As in Resgate, a resource still waiting for its first get is fetched
+	// again too; the reply is diffed against what that get brings.
+	if r.resetting || r.state == rsError {
 		return
 	}
 	r.resetting = true
@@ -561,36 +564,40 @@ func diffCollection(a, b []Value) []*resourceEvent {
 	if m == 0 && n == 0 {
 		return nil
 	}
-	// c[i][j] = LCS length of aa[i:] and bb[j:].
+	// c[i][j] = LCS length of aa[:i] and bb[:j].
 	w := n + 1
 	c := make([]int, (m+1)*w)
-	for i := m - 1; i >= 0; i-- {
-		for j := n - 1; j >= 0; j-- {
-			if aa[i].Equal(bb[j]) {
-				c[i*w+j] = c[(i+1)*w+j+1] + 1
-			} else if c[(i+1)*w+j] >= c[i*w+j+1] {
-				c[i*w+j] = c[(i+1)*w+j]
+	for i := 1; i <= m; i++ {
+		for j := 1; j <= n; j++ {
+			if aa[i-1].Equal(bb[j-1]) {
+				c[i*w+j] = c[(i-1)*w+j-1] + 1
+			} else if c[i*w+j-1] >= c[(i-1)*w+j] {
+				c[i*w+j] = c[i*w+j-1]
 			} else {
-				c[i*w+j] = c[i*w+j+1]
+				c[i*w+j] = c[(i-1)*w+j]
 			}
 		}
 	}
+	// Walk back from the end, preferring an add over a remove on ties, so
+	// that the items kept, and so the events, are the ones Resgate picks.
 	var removes []int
 	var adds []int
-	i, j := 0, 0
-	for i < m || j < n {
+	i, j := m, n
+	for i > 0 || j > 0 {
 		switch {
-		case i < m && j < n && aa[i].Equal(bb[j]):
-			i++
-			j++
-		case j < n && (i == m || c[i*w+j+1] >= c[(i+1)*w+j]):
+		case i > 0 && j > 0 && aa[i-1].Equal(bb[j-1]):
+			i--
+			j--
+		case j > 0 && (i == 0 || c[i*w+j-1] >= c[(i-1)*w+j]):
+			j--
 			adds = append(adds, j)
-			j++
 		default:
+			i--
 			removes = append(removes, i)
-			i++
 		}
 	}
+	slices.Reverse(removes)
+	slices.Reverse(adds)
 	events := make([]*resourceEvent, 0, len(removes)+len(adds))
 	// Remove from the end so earlier indexes stay valid, then add in
 	// ascending order of final position.
@@ -619,8 +626,8 @@ type cache struct {
 	mu    sync.Mutex
 	names map[string]*eventSub
 
-	depMu      sync.Mutex
-	depSeen    map[string]bool
+	depMu   sync.Mutex
+	depSeen map[string]bool
 
 	metrics CacheMetrics
 }

@@ -233,7 +233,9 @@ func (c *Conn) setVersion(protocol string) error {
 	v := 0
 	for _, p := range parts {
 		n, err := strconv.Atoi(p)
-		if err != nil || n >= 1000 || n < 0 {
+		// Negative parts are not refused, as in Resgate: "1.-1.0" is
+		// below 1.0.0 and so unsupported.
+		if err != nil || n >= 1000 {
 			return ErrInvalidParams
 		}
 		v = v*1000 + n

@@ -167,11 +167,13 @@ func (e *Engine) handleSystemEvent(subject string, data []byte) {
 				return
 			}
 		}
-		if len(r.TIDs) == 0 {
-			return
-		}
+		// The subject is checked first: Resgate logs a missing subject even
+		// when there are no token IDs (or no payload at all).
 		if r.Subject == "" {
 			e.log.Error("system.tokenReset event without subject")
+			return
+		}
+		if len(r.TIDs) == 0 {
 			return
 		}
 		tids := make(map[string]bool, len(r.TIDs))

@@ -114,8 +114,8 @@ func (m *mq) unsubscribe(sub *nats.Subscription) {
 }
 
 // request publishes data to subject and calls cb exactly once with the
-// reply or an error. cb runs on the dispatcher or a timer goroutine and must
-// not block.
+// reply or an error. cb never runs on the caller's goroutine (it runs on the
+// dispatcher, a timer or a goroutine of its own) and must not block.
 func (m *mq) request(subject string, data []byte, cb replyFunc) {
 	m.mu.Lock()
 	if m.closed {
@@ -147,7 +147,9 @@ func (m *mq) request(subject string, data []byte, cb replyFunc) {
 		if ok {
 			pr.timer.Stop()
 			m.log.Error("publish failed", "subject", subject, "error", err)
-			cb(nil, ErrServiceUnavailable)
+			// Asynchronously, as every other outcome: the caller may hold a
+			// queue lock that cb needs.
+			go cb(nil, ErrServiceUnavailable)
 		}
 	}
 }

@@ -87,7 +87,11 @@ func (s *subscription) error() error {
 // loaded implements subscriber.
 func (s *subscription) loaded(r *resource, err error) {
 	if !s.c.enqueue(func() { s.onLoaded(r, err) }) && err == nil {
-		r.unsubscribe(s)
+		// The connection is gone. loaded runs on the queue of r's name,
+		// which holds that queue's lock, and r.unsubscribe queues there
+		// too: do it from outside, or the queue deadlocks and r is never
+		// released.
+		go r.unsubscribe(s)
 	}
 }
 
@@ -507,9 +511,14 @@ func (s *subscription) dispose() {
 	s.eventQueue = nil
 	s.throttle = nil
 	if s.rs != nil {
-		sent := prev == subSent
+		// As in Resgate, a disposed subscription's references keep their
+		// sent counts: tryDelete has already decided, from its own counts,
+		// which of them stay sent and unsent the others. Counting down here
+		// as well could take a count below zero when the reference was
+		// unsent first, and make a resource held by a sent parent look
+		// unsent later.
 		for _, ref := range s.refs {
-			s.c.unsubscribe(ref.sub, false, sent, 1, false)
+			s.c.unsubscribe(ref.sub, false, false, 1, false)
 		}
 		s.refs = nil
 		if prev != subDeleted {

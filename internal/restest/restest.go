@@ -56,6 +56,13 @@ type Option func(*Config)
 type Config struct {
 	Engine resproto.Config
 	HTTP   listeners.HTTPConfig
+	// NATS, when set, is a running NATS server the session uses instead of
+	// starting its own. The session does not shut it down.
+	NATS *natsserver.Server
+	// NoService leaves out the service side's catch-all subscription, for
+	// tests where a real service answers the gateway's requests. SvcNC is
+	// still connected, for publishing; GetRequest fails.
+	NoService bool
 }
 
 // WithEngine changes the engine configuration.
@@ -63,6 +70,15 @@ func WithEngine(f func(*resproto.Config)) Option { return func(c *Config) { f(&c
 
 // WithHTTP changes the listener configuration.
 func WithHTTP(f func(*listeners.HTTPConfig)) Option { return func(c *Config) { f(&c.HTTP) } }
+
+// WithNATS runs the session on an already running NATS server (see
+// RunNATS) instead of a server of its own.
+func WithNATS(ns *natsserver.Server) Option { return func(c *Config) { c.NATS = ns } }
+
+// WithoutService starts the session without the catch-all service
+// subscription, so that a real service on the same NATS server answers
+// the gateway's requests.
+func WithoutService() Option { return func(c *Config) { c.NoService = true } }
 
 // RunNATS starts an embedded NATS server on a random loopback port.
 func RunNATS(t testing.TB) *natsserver.Server {
@@ -73,8 +89,12 @@ func RunNATS(t testing.TB) *natsserver.Server {
 		t.Fatalf("nats server: %v", err)
 	}
 	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
+	// Poll in short steps: ReadyForConnections sleeps 25ms between checks
+	// when given a longer wait, which would dominate a short test.
+	for deadline := time.Now().Add(10 * time.Second); !ns.ReadyForConnections(time.Millisecond); {
+		if time.Now().After(deadline) {
+			t.Fatal("nats server not ready")
+		}
 	}
 	t.Cleanup(ns.Shutdown)
 	return ns
@@ -91,7 +111,11 @@ func Start(t testing.TB, opts ...Option) *Session {
 		o(&cfg)
 	}
 	s := &Session{t: t, reqs: make(chan *Request, 1024), Logs: &LogBuffer{}}
-	s.NATS = RunNATS(t)
+	if cfg.NATS != nil {
+		s.NATS = cfg.NATS
+	} else {
+		s.NATS = RunNATS(t)
+	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(s.Logs, logSink()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Engine.Logger = log
 	cfg.HTTP.Logger = log
@@ -100,18 +124,20 @@ func Start(t testing.TB, opts ...Option) *Session {
 	if s.SvcNC, err = nats.Connect(s.NATS.ClientURL()); err != nil {
 		t.Fatalf("service connect: %v", err)
 	}
-	s.svcSub, err = s.SvcNC.Subscribe(">", func(m *nats.Msg) {
-		for _, p := range []string{"event.", "conn.", "system.", "_INBOX."} {
-			if strings.HasPrefix(m.Subject, p) {
-				return
+	if !cfg.NoService {
+		s.svcSub, err = s.SvcNC.Subscribe(">", func(m *nats.Msg) {
+			for _, p := range []string{"event.", "conn.", "system.", "_INBOX."} {
+				if strings.HasPrefix(m.Subject, p) {
+					return
+				}
 			}
+			s.reqs <- &Request{s: s, Subject: m.Subject, Data: m.Data, Reply: m.Reply}
+		})
+		if err != nil {
+			t.Fatalf("service subscribe: %v", err)
 		}
-		s.reqs <- &Request{s: s, Subject: m.Subject, Data: m.Data, Reply: m.Reply}
-	})
-	if err != nil {
-		t.Fatalf("service subscribe: %v", err)
+		s.SvcNC.Flush()
 	}
-	s.SvcNC.Flush()
 
 	if s.NC, err = nats.Connect(s.NATS.ClientURL(), nats.Name("resedge-test")); err != nil {
 		t.Fatalf("gateway connect: %v", err)
@@ -214,6 +240,21 @@ func (s *Session) ConnEvent(cid, event string, payload any) {
 func (s *Session) SystemEvent(event string, payload any) {
 	s.t.Helper()
 	s.Publish("system."+event, payload)
+}
+
+// Serve makes the service side listen on subject (NATS wildcards allowed),
+// queueing its requests for GetRequest. With WithoutService it lets a test
+// listen on some subjects only, so that requests on others find no
+// responders.
+func (s *Session) Serve(subject string) {
+	s.t.Helper()
+	_, err := s.SvcNC.Subscribe(subject, func(m *nats.Msg) {
+		s.reqs <- &Request{s: s, Subject: m.Subject, Data: m.Data, Reply: m.Reply}
+	})
+	if err != nil {
+		s.t.Fatalf("service subscribe %s: %v", subject, err)
+	}
+	s.SvcNC.Flush()
 }
 
 // GetRequest returns the next request the gateway sent to a service.
@@ -387,7 +428,10 @@ func (r *Request) RespondError(err *resproto.Error) {
 }
 
 // RespondModel replies to a get request with a model.
-func (r *Request) RespondModel(model any) { r.s.t.Helper(); r.RespondSuccess(map[string]any{"model": model}) }
+func (r *Request) RespondModel(model any) {
+	r.s.t.Helper()
+	r.RespondSuccess(map[string]any{"model": model})
+}
 
 // RespondCollection replies to a get request with a collection.
 func (r *Request) RespondCollection(c any) {
@@ -479,6 +523,10 @@ func (c *Client) Version(protocol string) {
 	c.s.t.Helper()
 	c.Request("version", map[string]string{"protocol": protocol}).GetResponse().AssertResult(map[string]string{"protocol": resproto.Protocol})
 }
+
+// LocalAddr returns the client's end of the connection, host:port: what
+// the gateway sees as the remote address.
+func (c *Client) LocalAddr() string { return c.ws.LocalAddr().String() }
 
 // Close closes the client's socket.
 func (c *Client) Close() { c.ws.Close() }
