@@ -219,7 +219,23 @@ func (e *Engine) reset(resources, access []string) {
 		if res || acc {
 			es.reset(res, acc, t)
 		}
+		// Resgate rechecks access once per matching access pattern, so a
+		// name that two patterns match gets a second access request per
+		// subscriber (a second refetch is a no-op while the first runs).
+		for n := countMatches(ap, es.name); n > 1; n-- {
+			es.reset(false, true, t)
+		}
 	}
+}
+
+func countMatches(ps []Pattern, name string) int {
+	n := 0
+	for _, p := range ps {
+		if p.Matches(name) {
+			n++
+		}
+	}
+	return n
 }
 
 func matchAny(ps []Pattern, name string) bool {
