@@ -311,31 +311,19 @@ func (c *Conn) unsubscribeRID(rid string, count int) bool {
 	return true
 }
 
+// subscribeResource answers a subscribe request: the resource set, and a
+// direct subscription that stays.
 func (c *Conn) subscribeResource(rid string, reply func(any, error)) {
-	s, err := c.subscribe(rid, true, nil)
-	if err != nil {
-		reply(nil, err)
-		return
-	}
-	s.canGet(func(err *Error) {
-		if err != nil {
-			reply(nil, err)
-			c.unsubscribe(s, true, false, 1, true)
-			return
-		}
-		s.onReady(func() {
-			if err := s.error(); err != nil {
-				reply(nil, err)
-				c.unsubscribe(s, true, false, 1, true)
-				return
-			}
-			reply(s.resources(false), nil)
-			s.release()
-		})
-	})
+	c.loadResource(rid, true, reply)
 }
 
+// getResource answers a get request: the resource set, with no
+// subscription left behind.
 func (c *Conn) getResource(rid string, reply func(any, error)) {
+	c.loadResource(rid, false, reply)
+}
+
+func (c *Conn) loadResource(rid string, keep bool, reply func(any, error)) {
 	s, err := c.subscribe(rid, true, nil)
 	if err != nil {
 		reply(nil, err)
@@ -350,11 +338,19 @@ func (c *Conn) getResource(rid string, reply func(any, error)) {
 		s.onReady(func() {
 			if err := s.error(); err != nil {
 				reply(nil, err)
+				// A failed get keeps its failed subscription, as in Resgate:
+				// a later request for the RID on this connection gets the
+				// same error without asking the service again.
+				if keep {
+					c.unsubscribe(s, true, false, 1, true)
+				}
 				return
 			}
 			reply(s.resources(false), nil)
 			s.release()
-			c.unsubscribe(s, true, false, 1, true)
+			if !keep {
+				c.unsubscribe(s, true, false, 1, true)
+			}
 		})
 	})
 }
