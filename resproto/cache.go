@@ -254,6 +254,13 @@ func (r *resource) unregister() {
 
 func (r *resource) handleGetResponse(data []byte, err error) {
 	e := r.e
+	if r.state > rsRequested {
+		// Loaded meanwhile, subscribers and all, by the response to a raw
+		// query that the service normalized to this one (see below). Unlike
+		// Resgate, which loads those subscribers a second time and so
+		// leaves them queueing events for good, this reply is not needed.
+		return
+	}
 	var res *getResult
 	if err == nil {
 		res, err = decodeGetResponse(data)
@@ -290,6 +297,7 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 			nr.subs[s] = struct{}{}
 		}
 	}
+	load := r.subs
 	if nr.state <= rsRequested {
 		nr.version = 0
 		if res.Model != nil {
@@ -299,8 +307,11 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 			nr.collection = &Collection{Values: res.Collection}
 			nr.state = rsCollection
 		}
+		// Those waiting for the normalized query's own get request, if one
+		// is in flight, are served now too.
+		load = nr.subs
 	}
-	for s := range r.subs {
+	for s := range load {
 		s.loaded(nr, nil)
 	}
 }
@@ -826,9 +837,9 @@ func (e *eventSub) handleQueryEvent(data []byte) {
 		e.c.mq.request(qe.Subject, payload, func(data []byte, err error) {
 			e.enqueueUnlock(func() {
 				if err != nil {
-					if !IsCode(err, CodeTimeout) {
-						e.c.log.Error("query request failed", "resource", e.name, "query", r.q, "error", err)
-					}
+					// A request that got no reply (timeout, no responders)
+					// is ignored, as in Resgate: not an error to log.
+					e.c.log.Debug("query request failed", "resource", e.name, "query", r.q, "error", err)
 					return
 				}
 				res, err := decodeQueryEventResponse(data)

@@ -80,6 +80,9 @@ func (p Pattern) IsValid() bool {
 // Matches reports whether the resource name matches the pattern. An invalid
 // pattern matches nothing.
 func (p Pattern) Matches(name string) bool {
+	if !p.IsValid() {
+		return false
+	}
 	s := string(p)
 	for {
 		var part string

@@ -1,0 +1,278 @@
+package resproto
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"testing/quick"
+)
+
+// decodeValue decodes data as a RES value the way the engine meets one:
+// inside a model or collection.
+func decodeValue(t *testing.T, data string) (Value, error) {
+	t.Helper()
+	var m map[string]Value
+	errModel := json.Unmarshal([]byte(`{"v":`+data+`}`), &m)
+	var c []Value
+	errColl := json.Unmarshal([]byte(`[`+data+`]`), &c)
+	if (errModel == nil) != (errColl == nil) {
+		t.Fatalf("%s: decoded in a model with %v, in a collection with %v", data, errModel, errColl)
+	}
+	if errModel != nil {
+		return Value{}, errModel
+	}
+	if !m["v"].Equal(c[0]) || string(m["v"].Raw) != string(c[0].Raw) {
+		t.Fatalf("%s: decoded as %+v in a model, %+v in a collection", data, m["v"], c[0])
+	}
+	return c[0], nil
+}
+
+func TestValue_Unmarshal(t *testing.T) {
+	tbl := []struct {
+		data   string
+		typ    ValueType
+		raw    string // what clients get
+		legacy string // what clients before protocol 1.2.1 get
+		rid    string
+	}{
+		{`"foo"`, ValuePrimitive, `"foo"`, `"foo"`, ""},
+		{`""`, ValuePrimitive, `""`, `""`, ""},
+		{`42`, ValuePrimitive, `42`, `42`, ""},
+		{`-1.5e3`, ValuePrimitive, `-1.5e3`, `-1.5e3`, ""},
+		{`true`, ValuePrimitive, `true`, `true`, ""},
+		{`false`, ValuePrimitive, `false`, `false`, ""},
+		{`null`, ValuePrimitive, `null`, `null`, ""},
+		{`"a\"b\u00e4"`, ValuePrimitive, `"a\"b\u00e4"`, `"a\"b\u00e4"`, ""},
+
+		{`{"rid":"test.model"}`, ValueReference, `{"rid":"test.model"}`, `{"rid":"test.model"}`, "test.model"},
+		{`{ "rid" : "test.model" , "soft" : false }`, ValueReference, `{"rid":"test.model","soft":false}`, `{"rid":"test.model","soft":false}`, "test.model"},
+		{`{"rid":"test.model?q=a.b&c=*"}`, ValueReference, `{"rid":"test.model?q=a.b&c=*"}`, `{"rid":"test.model?q=a.b&c=*"}`, "test.model?q=a.b&c=*"},
+		{`{"rid":"test.model","soft":true}`, ValueSoftReference, `{"rid":"test.model","soft":true}`, `"test.model"`, "test.model"},
+		{`{"soft":true,"rid":"test.model"}`, ValueSoftReference, `{"soft":true,"rid":"test.model"}`, `"test.model"`, "test.model"},
+
+		{`{"action":"delete"}`, ValueDelete, `{"action":"delete"}`, `{"action":"delete"}`, ""},
+
+		{`{"data":12}`, ValuePrimitive, `12`, `12`, ""},
+		{`{"data":"foo"}`, ValuePrimitive, `"foo"`, `"foo"`, ""},
+		{`{"data":null}`, ValuePrimitive, `null`, `null`, ""},
+		{`{"data":true}`, ValuePrimitive, `true`, `true`, ""},
+		{`{"data":{"foo":["bar"]}}`, ValueData, `{"data":{"foo":["bar"]}}`, `"[Data]"`, ""},
+		{`{"data":[{"foo":"bar"}]}`, ValueData, `{"data":[{"foo":"bar"}]}`, `"[Data]"`, ""},
+		{`{"data":[]}`, ValueData, `{"data":[]}`, `"[Data]"`, ""},
+		{`{"data":{}}`, ValueData, `{"data":{}}`, `"[Data]"`, ""},
+		{`{ "data" : { "a" : [ 1 , 2 ] } }`, ValueData, `{"data":{"a":[1,2]}}`, `"[Data]"`, ""},
+	}
+	for _, l := range tbl {
+		t.Run(l.data, func(t *testing.T) {
+			v, err := decodeValue(t, l.data)
+			if err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if v.Type != l.typ || string(v.Raw) != l.raw || v.RID != l.rid {
+				t.Fatalf("got type %d raw %s rid %q; want type %d raw %s rid %q", v.Type, v.Raw, v.RID, l.typ, l.raw, l.rid)
+			}
+			if got := string(v.legacyRaw()); got != l.legacy {
+				t.Fatalf("legacy encoding %s, want %s", got, l.legacy)
+			}
+			if b, _ := v.MarshalJSON(); string(b) != l.raw {
+				t.Fatalf("marshalled as %s, want %s", b, l.raw)
+			}
+			if want := l.typ != ValueDelete; v.IsProper() != want {
+				t.Fatalf("IsProper() = %v, want %v", v.IsProper(), want)
+			}
+		})
+	}
+}
+
+func TestValue_UnmarshalErrors(t *testing.T) {
+	tbl := []struct {
+		data string
+		err  error  // the error, or nil to check msg only
+		msg  string // the error message, when err is nil
+	}{
+		{`{"rid":""}`, errInvalidValueEmptyRID, ""},
+		{`{"rid":"","soft":true}`, errInvalidValueEmptyRID, ""},
+		{`{"rid":"test.model","action":"delete"}`, errInvalidValueAmbiguous, ""},
+		{`{"rid":"test.model","data":1}`, errInvalidValueAmbiguous, ""},
+		{`{"action":"delete","data":1}`, errInvalidValueAmbiguous, ""},
+		{`{"action":"delete","data":null}`, errInvalidValueAmbiguous, ""},
+		{`{"action":"remove"}`, nil, `Internal error: invalid value: unknown action "remove"`},
+		{`{"rid":"test..model"}`, nil, `Internal error: invalid value: resource reference rid "test..model" is invalid`},
+		{`{"rid":"test.*"}`, nil, `Internal error: invalid value: resource reference rid "test.*" is invalid`},
+		{`{"rid":"?q=1"}`, nil, `Internal error: invalid value: resource reference rid "?q=1" is invalid`},
+		{`{}`, errInvalidValueObjectNotAllowed, ""},
+		{`{"foo":"bar"}`, errInvalidValueObjectNotAllowed, ""},
+		{`{"rid":null}`, errInvalidValueObjectNotAllowed, ""},
+		{`{"soft":true}`, errInvalidValueObjectNotAllowed, ""},
+		{`{"action":null}`, errInvalidValueObjectNotAllowed, ""},
+		{`[]`, errInvalidValueArrayNotAllowed, ""},
+		{`["foo",42]`, errInvalidValueArrayNotAllowed, ""},
+	}
+	for _, l := range tbl {
+		t.Run(l.data, func(t *testing.T) {
+			_, err := decodeValue(t, l.data)
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Code != CodeInternalError {
+				t.Fatalf("expected an internal error, got %#v", err)
+			}
+			if l.err != nil && err != l.err {
+				t.Fatalf("expected %q, got %q", l.err, err)
+			}
+			if l.err == nil && err.Error() != l.msg {
+				t.Fatalf("expected %q, got %q", l.msg, err)
+			}
+		})
+	}
+	// Values of the wrong JSON type in a value object fail to decode.
+	for _, data := range []string{`{"rid":42}`, `{"rid":"a","soft":"yes"}`, `{"action":1}`} {
+		t.Run(data, func(t *testing.T) {
+			if _, err := decodeValue(t, data); err == nil {
+				t.Fatal("expected an error")
+			}
+		})
+	}
+}
+
+func TestValue_Equal(t *testing.T) {
+	vals := map[string]string{
+		"string":       `"foo"`,
+		"string2":      `"bar"`,
+		"int":          `42`,
+		"null":         `null`,
+		"ref":          `{"rid":"test.model"}`,
+		"ref2":         `{"rid":"test.other"}`,
+		"soft":         `{"rid":"test.model","soft":true}`,
+		"delete":       `{"action":"delete"}`,
+		"data":         `{"data":{"foo":1}}`,
+		"data2":        `{"data":[1]}`,
+		"dataPrim":     `{"data":42}`,
+		"dataNull":     `{"data":null}`,
+		"refSoftFalse": `{"rid":"test.model","soft":false}`,
+		"dataSpaced":   `{"data": {"foo": 1}}`,
+	}
+	// Pairs that are equal besides each value with itself.
+	equal := map[[2]string]bool{
+		{"int", "dataPrim"}:     true,
+		{"null", "dataNull"}:    true,
+		{"ref", "refSoftFalse"}: true,
+		{"data", "dataSpaced"}:  true,
+		{"dataPrim", "int"}:     true,
+		{"dataNull", "null"}:    true,
+		{"refSoftFalse", "ref"}: true,
+		{"dataSpaced", "data"}:  true,
+	}
+	decoded := map[string]Value{}
+	for k, data := range vals {
+		v, err := decodeValue(t, data)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		decoded[k] = v
+	}
+	for a, va := range decoded {
+		for b, vb := range decoded {
+			want := a == b || equal[[2]string{a, b}]
+			if got := va.Equal(vb); got != want {
+				t.Errorf("%s.Equal(%s) = %v, want %v", vals[a], vals[b], got, want)
+			}
+		}
+	}
+}
+
+func TestModel_MarshalJSON(t *testing.T) {
+	var m map[string]Value
+	data := `{"z":1,"a":{"rid":"test.model","soft":true},"m":{"data":{"x":[1, 2]}},"<&>":"\u2028","ä":{"data":"p"},"":null,"q\"":{"rid":"b"}}`
+	if err := json.Unmarshal([]byte(data), &m); err != nil {
+		t.Fatal(err)
+	}
+	model := &Model{Values: m}
+	b, err := model.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys sorted and escaped as encoding/json does.
+	want := `{"":null,"\u003c\u0026\u003e":"\u2028","a":{"rid":"test.model","soft":true},"m":{"data":{"x":[1,2]}},"q\"":{"rid":"b"},"z":1,"ä":"p"}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	wantLegacy := `{"":null,"\u003c\u0026\u003e":"\u2028","a":"test.model","m":"[Data]","q\"":{"rid":"b"},"z":1,"ä":"p"}`
+	if got := string(model.legacy()); got != wantLegacy {
+		t.Fatalf("legacy got  %s\nwant %s", got, wantLegacy)
+	}
+	// Encoded once: later calls return the same bytes.
+	if b2, _ := model.MarshalJSON(); &b2[0] != &b[0] {
+		t.Fatal("model encoded twice")
+	}
+	if b, _ := (&Model{}).MarshalJSON(); string(b) != `{}` {
+		t.Fatalf("empty model encoded as %s", b)
+	}
+}
+
+func TestCollection_MarshalJSON(t *testing.T) {
+	var c []Value
+	if err := json.Unmarshal([]byte(`["foo", 42 ,{"rid":"a.b"},{"rid":"c","soft":true},{"data":[null]},{"data":false},null]`), &c); err != nil {
+		t.Fatal(err)
+	}
+	coll := &Collection{Values: c}
+	if b, _ := coll.MarshalJSON(); string(b) != `["foo",42,{"rid":"a.b"},{"rid":"c","soft":true},{"data":[null]},false,null]` {
+		t.Fatalf("got %s", b)
+	}
+	if b := coll.legacy(); string(b) != `["foo",42,{"rid":"a.b"},"c","[Data]",false,null]` {
+		t.Fatalf("legacy got %s", b)
+	}
+	if b, _ := (&Collection{}).MarshalJSON(); string(b) != `[]` {
+		t.Fatalf("empty collection encoded as %s", b)
+	}
+}
+
+// appendJSONString writes a string exactly as encoding/json does.
+func TestAppendJSONString_AsEncodingJSON(t *testing.T) {
+	check := func(s string) bool {
+		want, _ := json.Marshal(s)
+		return string(appendJSONString([]byte("x"), s)) == "x"+string(want)
+	}
+	for _, s := range []string{"", "plain", `q"b\s`, "<a&b>", "\x00\x1f\x7f", "ä\u2028\u2029", "\xff\xfe invalid", "tab\tnl\n"} {
+		if !check(s) {
+			t.Errorf("appendJSONString(%q) = %s", s, appendJSONString(nil, s))
+		}
+	}
+	if err := quick.Check(check, &quick.Config{MaxCount: 2000}); err != nil {
+		t.Error(err)
+	}
+	bytesCheck := func(b []byte) bool { return check(string(b)) }
+	if err := quick.Check(bytesCheck, &quick.Config{MaxCount: 2000}); err != nil {
+		t.Error(err)
+	}
+}
+
+// Cases from Resgate's 17codec_test.go TestIsLegacyChangeEvent.
+func TestIsLegacyChangeEvent(t *testing.T) {
+	tbl := []struct {
+		payload string
+		legacy  bool
+	}{
+		{` [}`, false},
+		{`"foo"`, false},
+		{`{ "foo": "bar", "faz": 42 }`, true},
+		{`{ "values": {"action": "delete"}, "faz": 42 }`, true},
+		{`{ "values": {"rid": "example.bar"}, "faz": 42 }`, true},
+		{`{ "values": {"foo": "bar"}, "faz": 42 }`, true},
+		{`{ "foo": "bar" }`, true},
+		{`{ "values": "bar" }`, true},
+		{` { "values": "bar" }`, true},
+		{"\t\r\n { \"values\": \"bar\" }", true},
+		{`{ "values": { "foo": "bar" }}`, false},
+		{`{ "values": { "foo": "bar", "faz": 42 }}`, false},
+		{` { "values": { "foo": "bar" }}`, false},
+		{`{ "values": { "action": "delete" }}`, false},
+		{`{ "values": { "rid": "example.foo" }}`, false},
+	}
+	for _, l := range tbl {
+		if got := isLegacyChangeEvent(json.RawMessage(l.payload)); got != l.legacy {
+			t.Errorf("isLegacyChangeEvent(%s) = %v, want %v", l.payload, got, l.legacy)
+		}
+	}
+}
