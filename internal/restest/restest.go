@@ -231,9 +231,16 @@ func (s *Session) Event(rid, event string, payload any) {
 }
 
 // ConnEvent publishes conn.<cid>.<event> with payload.
+//
+// A connection event and a client's next request travel different roads
+// (NATS and the WebSocket), so nothing orders them; ConnEvent waits until
+// the gateway's NATS connection has the event and gives its dispatcher a
+// moment, so that a request sent afterwards sees its effect.
 func (s *Session) ConnEvent(cid, event string, payload any) {
 	s.t.Helper()
 	s.Publish("conn."+cid+"."+event, payload)
+	s.NC.Flush()
+	time.Sleep(10 * time.Millisecond)
 }
 
 // SystemEvent publishes system.<event> with payload.
