@@ -15,7 +15,6 @@ const (
 	DefaultUnsubscribeDelay  = 5 * time.Second
 	DefaultSubscriptionLimit = 256
 	DefaultBufferSize        = 8192
-	DefaultWriteQueue        = 4096
 )
 
 // Config holds the engine settings. The zero value of every field means the
@@ -48,10 +47,6 @@ type Config struct {
 	// messages to the engine's dispatcher.
 	BufferSize int
 
-	// WriteQueue is the number of messages a connection may have waiting to
-	// be written before it is treated as a slow consumer and closed.
-	WriteQueue int
-
 	// Logger receives the engine's log records. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -77,9 +72,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BufferSize <= 0 {
 		c.BufferSize = DefaultBufferSize
-	}
-	if c.WriteQueue <= 0 {
-		c.WriteQueue = DefaultWriteQueue
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
