@@ -6,6 +6,7 @@ package listeners
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -34,18 +35,66 @@ type HTTPConfig struct {
 	MaxMessageSize int64
 	// WriteTimeout bounds one write to a WebSocket client. Zero means 10s.
 	WriteTimeout time.Duration
+	// WriteQueue is how many messages may wait to be written to one
+	// WebSocket client. A client that lets more pile up (it does not read
+	// fast enough) is closed as a slow consumer, with close code 1008, and
+	// resyncs when it reconnects; its messages are never dropped, which
+	// would leave it with state that differs from the service's. Zero means
+	// 4096.
+	WriteQueue int
 	// Logger receives the listener's logs. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// APIEncoding is how the HTTP API encodes resources: "json" (the
+	// default: references as objects with an href and the resource) or
+	// "jsonflat" (references replaced by the resource). Case-insensitive.
+	APIEncoding string
+	// PutMethod, DeleteMethod and PatchMethod are the call methods HTTP
+	// PUT, DELETE and PATCH requests on a resource path are mapped to.
+	// Empty leaves the HTTP method unmapped: it is answered with 405.
+	PutMethod, DeleteMethod, PatchMethod string
+	// HeaderAuth, when set, is the auth method called before each HTTP API
+	// request, with the request's headers, host, remote address and URI.
+	// A token it sets applies to that request; its meta status and headers
+	// apply to the response. Its errors are ignored.
+	HeaderAuth *AuthMethod
+	// WSHeaderAuth, when set, is the auth method called before a
+	// WebSocket upgrade (if the origin is allowed). A token it sets stays
+	// on the connection; a meta status of 300-599 refuses the upgrade with
+	// that status, and meta headers are added to the upgrade response.
+	WSHeaderAuth *AuthMethod
+	// MaxBodySize is the largest HTTP API request body accepted, in bytes;
+	// a larger one is answered with 413. Zero means 1 MiB (the default NATS
+	// payload limit). Resgate has no limit.
+	MaxBodySize int64
+	// RequestWait bounds how long an HTTP API request (or a WebSocket
+	// upgrade waiting for wsHeaderAuth) waits for the services, covering
+	// all its NATS requests together; an HTTP request still waiting then is
+	// answered with system.timeout. Zero means one minute. Resgate waits
+	// without a bound.
+	RequestWait time.Duration
 }
 
-// HTTP is an HTTP listener serving WebSocket clients (and, in time, the
-// HTTP API) on one engine.
+// AuthMethod is a resource method used for header authentication.
+type AuthMethod struct {
+	// RID is the resource ID, for example "auth.session".
+	RID string
+	// Method is the auth method name, for example "header".
+	Method string
+}
+
+// HTTP is an HTTP listener serving WebSocket clients and the HTTP API on
+// one engine.
 type HTTP struct {
 	e        *resproto.Engine
 	cfg      HTTPConfig
 	log      *slog.Logger
 	srv      *http.Server
 	upgrader websocket.Upgrader
+	enc      apiEncoder
+	// allowMethods lists the HTTP methods the API accepts, for
+	// Access-Control-Allow-Methods and Allow.
+	allowMethods string
 
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
@@ -73,14 +122,47 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
 	}
+	if cfg.WriteQueue <= 0 {
+		cfg.WriteQueue = DefaultWriteQueue
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = 1 << 20
+	}
+	if cfg.RequestWait <= 0 {
+		cfg.RequestWait = time.Minute
+	}
+	if cfg.APIEncoding == "" {
+		cfg.APIEncoding = "json"
+	}
+	enc, err := newAPIEncoder(cfg.APIEncoding, cfg.APIPath)
+	if err != nil {
+		return nil, err
+	}
+	allowMethods := "GET, HEAD, OPTIONS, POST"
+	for _, m := range []struct{ http, call string }{{"PUT", cfg.PutMethod}, {"DELETE", cfg.DeleteMethod}, {"PATCH", cfg.PatchMethod}} {
+		if m.call == "" {
+			continue
+		}
+		if !resproto.IsValidRIDPart(m.call) {
+			return nil, fmt.Errorf("listeners: invalid call method %q for HTTP %s", m.call, m.http)
+		}
+		allowMethods += ", " + m.http
+	}
+	for _, a := range []*AuthMethod{cfg.HeaderAuth, cfg.WSHeaderAuth} {
+		if a != nil && (!resproto.IsValidRID(a.RID) || strings.IndexByte(a.RID, '?') >= 0 || !resproto.IsValidRIDPart(a.Method)) {
+			return nil, fmt.Errorf("listeners: invalid auth method %q", a.RID+"."+a.Method)
+		}
+	}
 	h := &HTTP{
-		e:     e,
-		cfg:   cfg,
-		log:   cfg.Logger.With("listener", cfg.Name),
-		conns: make(map[*wsConn]struct{}),
+		e:            e,
+		cfg:          cfg,
+		log:          cfg.Logger.With("listener", cfg.Name),
+		conns:        make(map[*wsConn]struct{}),
+		enc:          enc,
+		allowMethods: allowMethods,
 	}
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:    1024,
@@ -88,7 +170,7 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.WSCompression,
 		CheckOrigin: func(r *http.Request) bool {
-			return originAllowed(cfg.AllowOrigin, r.Header.Get("Origin"))
+			return originAllowed(cfg.AllowOrigin, r.Header["Origin"])
 		},
 	}
 	h.srv = &http.Server{
@@ -111,22 +193,24 @@ func (h *HTTP) Serve(l net.Listener) error {
 	return err
 }
 
-var notFoundBody = []byte(`{"code":"system.notFound","message":"Not found"}`)
-
-// ServeHTTP routes a request: the WebSocket path, the API prefix, or 404.
+// ServeHTTP routes a request, as Resgate does: the exact WebSocket path
+// first, then the API prefix, else 404 system.notFound.
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.RequestURI == "*" {
-		w.Header().Set("Connection", "close")
+		if r.ProtoAtLeast(1, 1) {
+			w.Header().Set("Connection", "close")
+		}
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if r.URL.Path == h.cfg.WSPath {
+	switch {
+	case r.URL.Path == h.cfg.WSPath:
 		h.serveWS(w, r)
-		return
+	case strings.HasPrefix(r.URL.Path, h.cfg.APIPath):
+		h.serveAPI(w, r)
+	default:
+		h.writeNotFound(w)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(http.StatusNotFound)
-	w.Write(notFoundBody)
 }
 
 // Shutdown stops accepting connections, closes every WebSocket connection

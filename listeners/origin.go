@@ -23,7 +23,7 @@ func ParseAllowOrigin(s string) ([]string, error) {
 		if err := checkOrigin(p); err != nil {
 			return nil, fmt.Errorf("invalid allowOrigin %q: %w", s, err)
 		}
-		out = append(out, strings.ToLower(p))
+		out = append(out, toLowerASCII(p))
 	}
 	sort.Strings(out)
 	return out, nil
@@ -46,17 +46,49 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-// originAllowed reports whether a request's Origin header passes: any origin
-// when allowed is nil, a missing or "null" origin always, otherwise an ASCII
-// case-insensitive match.
-func originAllowed(allowed []string, origin string) bool {
-	if allowed == nil || origin == "" || origin == "null" {
+// originAllowed reports whether a request's Origin header values pass, as
+// Resgate decides: any origin when allowed is nil; no Origin header, or a
+// first value of "null", always; otherwise the first value must match an
+// allowed origin (see matchOrigin).
+func originAllowed(allowed []string, origin []string) bool {
+	if allowed == nil || len(origin) == 0 || origin[0] == "null" {
 		return true
 	}
+	return matchOrigin(allowed, origin[0])
+}
+
+// matchOrigin reports whether origin equals one of the allowed (lower-cased)
+// origins, ignoring the case of ASCII letters in origin.
+func matchOrigin(allowed []string, origin string) bool {
 	for _, a := range allowed {
-		if strings.EqualFold(a, origin) {
+		if len(a) != len(origin) {
+			continue
+		}
+		i := 0
+		for ; i < len(a); i++ {
+			c := origin[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != a[i] {
+				break
+			}
+		}
+		if i == len(a) {
 			return true
 		}
 	}
 	return false
+}
+
+// toLowerASCII lower-cases the ASCII letters of s only, as Resgate does for
+// allowed origins.
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -10,11 +10,12 @@ import (
 	"github.com/resedge/resedge/resproto"
 )
 
-// maxQueued is how many messages may wait for a WebSocket client before it
-// is closed as a slow consumer. A client whose messages are dropped would
-// hold state that differs from the service's, so it is closed instead and
-// resyncs when it reconnects.
-const maxQueued = 4096
+// DefaultWriteQueue is the default of HTTPConfig.WriteQueue: how many
+// messages may wait for a WebSocket client before it is closed as a slow
+// consumer. A client whose messages are dropped would hold state that
+// differs from the service's, so it is closed instead and resyncs when it
+// reconnects.
+const DefaultWriteQueue = 4096
 
 // wsConn is a WebSocket client connection: the resproto Transport of one
 // engine Conn. Reads run on the connection's own goroutine; writes drain a
@@ -44,20 +45,44 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.wg.Done()
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		h.log.Debug("websocket upgrade failed", "error", err, "remote", r.RemoteAddr)
-		return
-	}
-	c := &wsConn{h: h, ws: ws}
+	// The engine connection exists before the upgrade, as in Resgate, so
+	// that wsHeaderAuth can run on it; its transport has no socket until
+	// the upgrade succeeds.
+	c := &wsConn{h: h}
 	hi := &resproto.HTTPInfo{Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr, URI: r.RequestURI}
 	conn, err := h.e.NewConn(c, hi, true)
 	if err != nil {
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-		ws.Close()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	c.conn = conn
+
+	var respHeader http.Header
+	// wsHeaderAuth is not called for an origin the upgrade would refuse.
+	if h.cfg.WSHeaderAuth != nil && h.upgrader.CheckOrigin(r) {
+		res, ok := h.wsHeaderAuth(r, conn)
+		if !ok {
+			conn.Dispose()
+			return
+		}
+		if res.meta.IsDirectResponse() {
+			conn.Dispose()
+			h.statusResponse(*res.meta.Status, res.meta.Header, ridToPath(res.rid, h.cfg.APIPath), res.err).write(w, h.enc)
+			return
+		}
+		if res.meta != nil && res.meta.Header != nil {
+			respHeader = make(http.Header, len(res.meta.Header))
+			resproto.MergeHeader(respHeader, res.meta.Header)
+		}
+	}
+
+	ws, err := h.upgrader.Upgrade(w, r, respHeader)
+	if err != nil {
+		conn.Dispose()
+		h.log.Debug("websocket upgrade failed", "error", err, "remote", r.RemoteAddr)
+		return
+	}
+	c.attach(ws)
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
@@ -84,6 +109,60 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	log.Debug("disconnected")
 }
 
+// authResult is the outcome of a wsHeaderAuth request.
+type authResult struct {
+	rid  string // the RID of a resource response
+	meta *resproto.Meta
+	err  error
+}
+
+// wsHeaderAuth calls the WSHeaderAuth method on conn and waits for the
+// result. It returns false if the client went away. A wait longer than
+// RequestWait counts as an auth error: ignored, the upgrade goes on.
+func (h *HTTP) wsHeaderAuth(r *http.Request, conn *resproto.Conn) (authResult, bool) {
+	done := make(chan authResult, 1)
+	a := h.cfg.WSHeaderAuth
+	conn.HTTPAuth(a.RID, a.Method, func(rid string, meta *resproto.Meta, err error) {
+		if !meta.IsValidStatus() {
+			h.log.Error("Invalid WebSocket meta status", "status", *meta.Status)
+			meta.Status = nil
+		}
+		done <- authResult{rid: rid, meta: meta, err: err}
+	})
+	timer := time.NewTimer(h.cfg.RequestWait)
+	defer timer.Stop()
+	select {
+	case res := <-done:
+		return res, true
+	case <-r.Context().Done():
+		return authResult{}, false
+	case <-timer.C:
+		h.log.Warn("wsHeaderAuth took too long, upgrading without its result", "remote", r.RemoteAddr, "wait", h.cfg.RequestWait)
+		return authResult{err: resproto.ErrTimeout}, true
+	}
+}
+
+// attach gives the connection its socket once upgraded, and starts writing
+// anything queued before.
+func (c *wsConn) attach(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.ws = ws
+	closed := c.closed
+	start := len(c.queue) > 0 && !c.writing && !closed
+	if start {
+		c.writing = true
+	}
+	c.mu.Unlock()
+	if closed {
+		// Disconnected before the upgrade: the read loop ends at once.
+		ws.Close()
+		return
+	}
+	if start {
+		go c.writeLoop()
+	}
+}
+
 // Send implements resproto.Transport.
 func (c *wsConn) Send(m *resproto.Message) {
 	c.mu.Lock()
@@ -91,17 +170,30 @@ func (c *wsConn) Send(m *resproto.Message) {
 		c.mu.Unlock()
 		return
 	}
-	if len(c.queue) >= maxQueued {
+	if len(c.queue) >= c.h.cfg.WriteQueue {
+		// Closed from here on, so that later messages are dropped rather
+		// than written after a gap, and the overflow is logged once.
+		c.closed = true
+		c.queue = nil
+		ws := c.ws
 		c.mu.Unlock()
-		c.h.log.Warn("closing slow consumer: write queue full", "cid", c.conn.CID(), "queued", maxQueued)
-		// Close off the caller's goroutine: the close frame may itself wait
-		// for the stalled client.
-		go c.closeWith(websocket.ClosePolicyViolation, "write queue full")
+		c.h.log.Warn("closing slow consumer: write queue full", "cid", c.conn.CID(), "queued", c.h.cfg.WriteQueue)
+		if ws != nil { // else attach closes it
+			// Close off the caller's goroutine: the close frame may itself
+			// wait for the stalled client.
+			go func() {
+				ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "write queue full"), time.Now().Add(time.Second))
+				ws.Close()
+			}()
+		}
 		return
 	}
 	c.queue = append(c.queue, m)
-	start := !c.writing
-	c.writing = true
+	// Before the upgrade there is no socket yet: attach starts the writer.
+	start := !c.writing && c.ws != nil
+	if start {
+		c.writing = true
+	}
 	c.mu.Unlock()
 	if start {
 		go c.writeLoop()
@@ -168,15 +260,23 @@ func (c *wsConn) closeWith(code int, reason string) {
 	}
 	c.closed = true
 	c.queue = nil
+	ws := c.ws
 	c.mu.Unlock()
-	c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-	c.ws.Close()
+	if ws == nil {
+		// Not upgraded yet: attach closes the socket.
+		return
+	}
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	ws.Close()
 }
 
 func (c *wsConn) shutdown() {
 	c.mu.Lock()
 	c.closed = true
 	c.queue = nil
+	ws := c.ws
 	c.mu.Unlock()
-	c.ws.Close()
+	if ws != nil {
+		ws.Close()
+	}
 }

@@ -16,6 +16,19 @@ type Error struct {
 // Error implements the error interface.
 func (e *Error) Error() string { return e.Message }
 
+// UnmarshalJSON decodes an error object. A "data": null is the same as no
+// data, so it is not passed on (Resgate drops it too).
+func (e *Error) UnmarshalJSON(b []byte) error {
+	type plain Error
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	if string(e.Data) == "null" {
+		e.Data = nil
+	}
+	return nil
+}
+
 // Pre-defined RES error codes, plus the ones Resgate adds.
 const (
 	CodeAccessDenied              = "system.accessDenied"

@@ -145,14 +145,7 @@ func serve(opts *Options, log *slog.Logger) error {
 		return &startError{fmt.Errorf("failed to start engine: %w", err)}
 	}
 
-	h, err := listeners.NewHTTP(eng, listeners.HTTPConfig{
-		Name:          "default",
-		WSPath:        opts.WSPath,
-		APIPath:       opts.APIPath,
-		AllowOrigin:   origins,
-		WSCompression: opts.WSCompression,
-		Logger:        log,
-	})
+	h, err := listeners.NewHTTP(eng, httpConfig(opts, origins, log))
 	if err != nil {
 		eng.Close()
 		closeNATS()
@@ -239,6 +232,35 @@ func listen(opts *Options) (net.Listener, string, error) {
 	return ln, "http", nil
 }
 
+// httpConfig is the HTTP listener's configuration from the options.
+func httpConfig(opts *Options, origins []string, log *slog.Logger) listeners.HTTPConfig {
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	cfg := listeners.HTTPConfig{
+		Name:          "default",
+		WSPath:        opts.WSPath,
+		APIPath:       opts.APIPath,
+		AllowOrigin:   origins,
+		WSCompression: opts.WSCompression,
+		Logger:        log,
+		APIEncoding:   opts.APIEncoding,
+		PutMethod:     str(opts.PutMethod),
+		DeleteMethod:  str(opts.DeleteMethod),
+		PatchMethod:   str(opts.PatchMethod),
+	}
+	if opts.HeaderAuth != nil {
+		cfg.HeaderAuth = &listeners.AuthMethod{RID: opts.HeaderAuthRID, Method: opts.HeaderAuthMethod}
+	}
+	if opts.WSHeaderAuth != nil {
+		cfg.WSHeaderAuth = &listeners.AuthMethod{RID: opts.WSHeaderAuthRID, Method: opts.WSHeaderAuthMethod}
+	}
+	return cfg
+}
+
 // logUnwiredOptions logs at debug level the settings that are accepted and
 // validated but have no effect yet.
 func logUnwiredOptions(opts *Options, log *slog.Logger) {
@@ -247,23 +269,5 @@ func logUnwiredOptions(opts *Options, log *slog.Logger) {
 	}
 	if opts.MetricsPort != 0 {
 		unwired("metricsPort")
-	}
-	if opts.HeaderAuth != nil {
-		unwired("headerAuth")
-	}
-	if opts.WSHeaderAuth != nil {
-		unwired("wsHeaderAuth")
-	}
-	if opts.APIEncoding != DefaultAPIEncoding {
-		unwired("apiEncoding")
-	}
-	if opts.PutMethod != nil {
-		unwired("putMethod")
-	}
-	if opts.DeleteMethod != nil {
-		unwired("deleteMethod")
-	}
-	if opts.PatchMethod != nil {
-		unwired("patchMethod")
 	}
 }

@@ -20,7 +20,7 @@ import (
 type scenario struct {
 	name    string
 	flags   []string
-	clients int
+	clients int // WebSocket clients connected at the start: 0 means 1, -1 none
 	// replies maps a request subject to the raw reply a service sends; a
 	// subject missing here gets no reply.
 	replies map[string]string
@@ -28,7 +28,10 @@ type scenario struct {
 	// the nth reply, and the last one repeats. It takes precedence over
 	// replies.
 	sequence map[string][]string
-	steps    []step
+	// tokens: before replying to a request on a subject, the service
+	// publishes conn.<cid>.token with this payload, cid being the request's.
+	tokens map[string]string
+	steps  []step
 }
 
 // A step does one thing and then waits until gateway and service are quiet.
@@ -37,7 +40,8 @@ type step struct {
 	send    string // raw client message
 	subject string // or: a NATS message the service publishes; {cid:N} is client N's cid
 	payload string
-	close   bool // or: close the client's connection
+	close   bool      // or: close the client's connection
+	http    *httpStep // or: an HTTP request (see http_test.go)
 }
 
 func send(client int, msg string) step     { return step{client: client, send: msg} }
@@ -68,6 +72,9 @@ type world struct {
 	cids     map[string]int
 	unbound  []string
 	counts   map[string]int
+
+	httpPending int
+	httpResults []string
 }
 
 func (w *world) touch() { w.last = time.Now() }
@@ -102,6 +109,9 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 				w.counts[m.Subject]++
 			}
 			w.mu.Unlock()
+			if tok, ok := sc.tokens[m.Subject]; ok {
+				publishToken(svc, m.Data, tok)
+			}
 			if ok {
 				m.Respond([]byte(reply))
 			}
@@ -114,6 +124,8 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 	n := sc.clients
 	if n == 0 {
 		n = 1
+	} else if n < 0 {
+		n = 0
 	}
 	w.received = make([][]string, n)
 	for i := 0; i < n; i++ {
@@ -144,6 +156,8 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 		switch {
 		case st.close:
 			w.clients[st.client].Close()
+		case st.http != nil:
+			w.startHTTP(addr, st.http)
 		case st.send != "":
 			w.clients[st.client].WriteMessage(websocket.TextMessage, []byte(st.send))
 		default:
@@ -162,11 +176,17 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 		w.mu.Unlock()
 		w.quiet()
 		w.mu.Lock()
+		// The temporary connections of HTTP requests stay {cid:newN}.
 		for _, cid := range w.unbound {
-			w.cids[cid] = st.client
+			if st.http == nil {
+				w.cids[cid] = st.client
+			}
 		}
-		w.unbound = nil
+		if st.http == nil {
+			w.unbound = nil
+		}
 		transcript = append(transcript, w.block(st))
+		w.unbound = nil
 		w.mu.Unlock()
 	}
 	return transcript
@@ -183,6 +203,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// quietWindow is how long nothing must happen for a step to be over. It is
+// generous because CI runs this next to the rest of the suite on 2 cores.
+const quietWindow = 150 * time.Millisecond
+
 // quiet waits until nothing happened for a while.
 func (w *world) quiet() {
 	deadline := time.Now().Add(5 * time.Second)
@@ -190,8 +214,9 @@ func (w *world) quiet() {
 		time.Sleep(20 * time.Millisecond)
 		w.mu.Lock()
 		idle := time.Since(w.last)
+		pending := w.httpPending
 		w.mu.Unlock()
-		if idle > 80*time.Millisecond {
+		if idle > quietWindow && pending == 0 {
 			return
 		}
 	}
@@ -211,6 +236,8 @@ func (w *world) block(st step) string {
 	switch {
 	case st.close:
 		fmt.Fprintf(&b, "c%d close\n", st.client)
+	case st.http != nil:
+		b.WriteString(st.http.String())
 	case st.send != "":
 		fmt.Fprintf(&b, "c%d -> %s\n", st.client, st.send)
 	default:
@@ -236,6 +263,10 @@ func (w *world) block(st step) string {
 		}
 		w.received[i] = nil
 	}
+	for _, r := range w.httpResults {
+		fmt.Fprintf(&b, "  http <- %s\n", w.normalizeHTTP(r))
+	}
+	w.httpResults = nil
 	return b.String()
 }
 

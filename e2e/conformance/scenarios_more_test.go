@@ -130,6 +130,21 @@ var moreScenarios = []scenario{
 		},
 	},
 	{
+		name: "call/error-data-null-and-resource-shapes",
+		replies: map[string]string{
+			"access.test.m":   accessGranted,
+			"call.test.m.nul": `{"error":{"code":"custom.err","message":"m","data":null}}`,
+			"call.test.m.raw": `{"result":  { "a" : [1, 2] } }`,
+			"call.test.m.nil": `{"result":null}`,
+		},
+		steps: []step{
+			send(0, req(1, "version", `{"protocol":"1.2.3"}`)),
+			send(0, req(2, "call.test.m.nul")),
+			send(0, req(3, "call.test.m.raw")),
+			send(0, req(4, "call.test.m.nil")),
+		},
+	},
+	{
 		name: "unsubscribe/errors",
 		replies: map[string]string{
 			"access.test.m": accessGranted,

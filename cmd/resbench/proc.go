@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
+// 100 on every Linux architecture Go supports (getconf CLK_TCK).
+const clockTicks = 100
+
+// splitCommand splits a command line template into words the way a shell
+// would for simple cases: blanks separate words, single quotes keep
+// everything literal, double quotes keep blanks, and a backslash escapes
+// the next character outside single quotes.
+func splitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case quote == '\'':
+			if r == '\'' {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case quote == '"':
+			switch r {
+			case '"':
+				quote = 0
+			case '\\':
+				escaped = true
+			default:
+				cur.WriteRune(r)
+			}
+		case r == '\\':
+			escaped, inWord = true, true
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote in %q", quote, s)
+	}
+	if escaped {
+		return nil, fmt.Errorf("trailing backslash in %q", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return words, nil
+}
+
+// expandCommand splits a template and substitutes {nats}, {port} and
+// {addr} in every word.
+func expandCommand(template, natsURL string, port int) ([]string, error) {
+	words, err := splitCommand(template)
+	if err != nil {
+		return nil, err
+	}
+	r := strings.NewReplacer("{nats}", natsURL, "{port}", strconv.Itoa(port), "{addr}", loopback)
+	for i, w := range words {
+		words[i] = r.Replace(w)
+	}
+	return words, nil
+}
+
+// loopback is the address every server binds and every client dials.
+const loopback = "127.0.0.1"
+
+// freePort returns a TCP port that was free on loopback a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", loopback+":0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+// child is a process resbench started: NATS or a gateway.
+type child struct {
+	name string
+	cmd  *exec.Cmd
+	logs *tailBuffer
+	done chan struct{}
+	err  error // the Wait error, set before done is closed
+}
+
+// children are the processes still running, killed on an interrupt.
+var children struct {
+	mu  sync.Mutex
+	set map[*child]struct{}
+}
+
+// startChild starts args as a process in its own process group, with its
+// output kept in a tail buffer (and also copied to the returned reader's
+// line channel when lines is not nil).
+func startChild(name string, args []string, lines chan<- string) (*child, error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	c := &child{name: name, cmd: cmd, logs: &tailBuffer{max: 16 << 10}, done: make(chan struct{})}
+	var out *os.File
+	if lines != nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout = w
+		cmd.Stderr = c.logs
+		out = w
+		go func() {
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				c.logs.Write(append(sc.Bytes(), '\n'))
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
+			r.Close()
+		}()
+	} else {
+		cmd.Stdout = c.logs
+		cmd.Stderr = c.logs
+	}
+	if err := cmd.Start(); err != nil {
+		if out != nil {
+			out.Close()
+		}
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	if out != nil {
+		out.Close()
+	}
+	children.mu.Lock()
+	if children.set == nil {
+		children.set = map[*child]struct{}{}
+	}
+	children.set[c] = struct{}{}
+	children.mu.Unlock()
+	go func() {
+		c.err = cmd.Wait()
+		children.mu.Lock()
+		delete(children.set, c)
+		children.mu.Unlock()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// pid is the child's process id.
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// exited reports whether the child has exited.
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop interrupts the child's process group and kills it if it has not
+// exited after grace.
+func (c *child) stop(grace time.Duration) {
+	if c.exited() {
+		return
+	}
+	syscall.Kill(-c.pid(), syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		syscall.Kill(-c.pid(), syscall.SIGKILL)
+		<-c.done
+	}
+}
+
+// killChildren kills every child still running (on an interrupt).
+func killChildren() {
+	children.mu.Lock()
+	defer children.mu.Unlock()
+	for c := range children.set {
+		syscall.Kill(-c.pid(), syscall.SIGKILL)
+	}
+}
+
+// procCPU returns the CPU time (user + system, all threads) a process has
+// used so far, from /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime from the text of /proc/<pid>/stat.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	// The command name (field 2) is in parentheses and may hold blanks:
+	// fields are counted from after its closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("malformed utime/stime in /proc stat")
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
+}
+
+// procRSS returns a process's resident set size in bytes, from the VmRSS
+// line of /proc/<pid>/status.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	return parseVmRSS(b)
+}
+
+// parseVmRSS reads the VmRSS line of /proc/<pid>/status.
+func parseVmRSS(b []byte) (int64, error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, fmt.Errorf("malformed VmRSS line %q", line)
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmRSS line")
+}
+
+// raiseFileLimit raises the soft limit on open files to the hard limit.
+// Setting it explicitly (rather than relying on the Go runtime's own raise)
+// also makes the child processes inherit the raised limit.
+func raiseFileLimit() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	return rl.Cur, nil
+}
