@@ -177,6 +177,7 @@ func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *re
 		return
 	}
 	defer c.Dispose()
+	h.limitResources(c)
 	a := &apiCall{h: h, method: r.Method, done: make(chan *response, 1)}
 	if auth := h.cfg.HeaderAuth; auth != nil {
 		c.HTTPAuth(auth.RID, auth.Method, func(resRID string, meta *resproto.Meta, err error) {

@@ -63,6 +63,12 @@ type HTTPConfig struct {
 	// on the connection; a meta status of 300-599 refuses the upgrade with
 	// that status, and meta headers are added to the upgrade response.
 	WSHeaderAuth *AuthMethod
+	// Resources, when not empty, lists the resource name patterns (as in
+	// system.reset: '*' one part, a final '>' the rest) that clients of this
+	// listener may request; any other resource is denied with
+	// system.accessDenied before a service is asked. Two tenants can so
+	// share one engine through two listeners.
+	Resources []string
 	// MaxBodySize is the largest HTTP API request body accepted, in bytes;
 	// a larger one is answered with 413. Zero means 1 MiB (the default NATS
 	// payload limit). Resgate has no limit.
@@ -100,6 +106,24 @@ type HTTP struct {
 	conns    map[*wsConn]struct{}
 	stopping bool
 	wg       sync.WaitGroup
+
+	patterns []resproto.Pattern
+}
+
+// limitResources applies the listener's resource patterns to a new
+// connection.
+func (h *HTTP) limitResources(c *resproto.Conn) {
+	if len(h.patterns) == 0 {
+		return
+	}
+	c.SetAllow(func(name string) bool {
+		for _, p := range h.patterns {
+			if p.Matches(name) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // NewHTTP creates an HTTP listener for engine e.
@@ -156,8 +180,17 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 			return nil, fmt.Errorf("listeners: invalid auth method %q", a.RID+"."+a.Method)
 		}
 	}
+	patterns := make([]resproto.Pattern, 0, len(cfg.Resources))
+	for _, p := range cfg.Resources {
+		pt := resproto.Pattern(p)
+		if !pt.IsValid() {
+			return nil, fmt.Errorf("listeners: invalid resource pattern %q", p)
+		}
+		patterns = append(patterns, pt)
+	}
 	h := &HTTP{
 		e:            e,
+		patterns:     patterns,
 		cfg:          cfg,
 		log:          cfg.Logger.With("listener", cfg.Name),
 		conns:        make(map[*wsConn]struct{}),

@@ -56,6 +56,7 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.conn = conn
+	h.limitResources(conn)
 
 	var respHeader http.Header
 	// wsHeaderAuth is not called for an origin the upgrade would refuse.

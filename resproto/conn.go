@@ -51,6 +51,25 @@ type Conn struct {
 	token    json.RawMessage
 	tid      string
 	protocol int
+
+	// allow, when set, limits the resources clients may request on this
+	// connection (a listener's resource patterns).
+	allow func(name string) bool
+}
+
+// SetAllow limits the resources a client may request on this connection:
+// a subscribe, get, call, auth or new request whose resource name (with
+// {cid} expanded) allow refuses gets system.accessDenied without reaching a
+// service. References followed from an allowed resource are not checked.
+// Call it before the connection handles any message.
+func (c *Conn) SetAllow(allow func(name string) bool) { c.allow = allow }
+
+func (c *Conn) allowed(rid string) bool {
+	if c.allow == nil {
+		return true
+	}
+	name, _ := SplitRID(c.expandCID(rid))
+	return c.allow(name)
 }
 
 // CID returns the connection ID services see for this connection.
@@ -183,6 +202,10 @@ func (c *Conn) handleRequest(r *clientRequest) {
 		return
 	}
 	c.e.countRequest(action)
+	if action != "unsubscribe" && !c.allowed(rid) {
+		reply(nil, ErrAccessDenied)
+		return
+	}
 	switch action {
 	case "subscribe":
 		c.subscribeResource(rid, reply)

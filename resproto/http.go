@@ -106,6 +106,10 @@ func (c *Conn) Dispose() { c.Close() }
 // is released when cb returns.
 func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
 	c.enqueue(func() {
+		if !c.allowed(rid) {
+			cb(nil, nil, ErrAccessDenied)
+			return
+		}
 		s, err := c.subscribe(rid, true, nil)
 		if err != nil {
 			cb(nil, nil, err)
@@ -147,6 +151,10 @@ func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
 // the access and call responses.
 func (c *Conn) HTTPCall(rid, method string, params json.RawMessage, cb func(result json.RawMessage, resRID string, meta *Meta, err error)) {
 	c.enqueue(func() {
+		if !c.allowed(rid) {
+			cb(nil, "", nil, ErrAccessDenied)
+			return
+		}
 		name, q := SplitRID(c.expandCID(rid))
 		c.requestAccess(name, q, true, func(a *Access) {
 			c.enqueue(func() {
