@@ -113,6 +113,7 @@ type tailBuffer struct {
 	b   []byte
 }
 
+// Write appends p, dropping the oldest bytes beyond the limit.
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -123,6 +124,7 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns the bytes kept.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
