@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"errors"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/schema"
 )
 
 // Embedded NATS server settings.
@@ -33,24 +34,18 @@ const (
 // natsDrainTimeout bounds how long a drain on shutdown may take.
 const natsDrainTimeout = 3 * time.Second
 
-// connectNATS connects to the NATS server set in opts. When opts.NATSURL is
-// empty it first starts an embedded NATS server on 127.0.0.1:4222 and returns
-// it as embedded; the caller shuts it down after closing nc. Connection events
-// are logged to log with any URL credentials redacted.
-func connectNATS(opts *Options, log *slog.Logger) (nc *nats.Conn, embedded *server.Server, err error) {
-	if opts.NATSCert != "" && opts.NATSKey == "" {
-		return nil, nil, errors.New("missing --natskey file option")
-	}
-	if opts.NATSKey != "" && opts.NATSCert == "" {
-		return nil, nil, errors.New("missing --natscert file option")
-	}
-
-	if opts.NATSURL == "" {
-		port := opts.embeddedNATSPort
+// connectNATS connects to the NATS servers of n. When n.URLs is empty it
+// first starts an embedded NATS server on 127.0.0.1:embeddedPort (4222 when
+// zero) and returns it as embedded; the caller shuts it down after closing
+// nc. Connection events are logged to log with any URL credentials
+// redacted. debug routes the embedded server's debug lines too.
+func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger) (nc *nats.Conn, embedded *server.Server, err error) {
+	if len(n.URLs) == 0 {
+		port := embeddedPort
 		if port == 0 {
 			port = embeddedNATSDefaultPort
 		}
-		embedded, err = startEmbeddedNATS(port, opts.Debug, log)
+		embedded, err = startEmbeddedNATS(port, debug, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -72,7 +67,8 @@ func connectNATS(opts *Options, log *slog.Logger) (nc *nats.Conn, embedded *serv
 		return nc, embedded, nil
 	}
 
-	redacted := redactURLs(opts.NATSURL)
+	urls := strings.Join(n.URLs, ",")
+	redacted := redactURLs(urls)
 	log.Info("Connecting to NATS", "url", redacted)
 
 	// current holds the redacted URL of the server last connected to, since
@@ -99,7 +95,7 @@ func connectNATS(opts *Options, log *slog.Logger) (nc *nats.Conn, embedded *serv
 		nats.DrainTimeout(natsDrainTimeout),
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 			if err != nil {
-				log.Warn("Disconnected from NATS", "url", getCurrent(), "error", redactError(err, opts.NATSURL))
+				log.Warn("Disconnected from NATS", "url", getCurrent(), "error", redactError(err, urls))
 			} else {
 				log.Info("Disconnected from NATS", "url", getCurrent())
 			}
@@ -109,26 +105,26 @@ func connectNATS(opts *Options, log *slog.Logger) (nc *nats.Conn, embedded *serv
 			log.Info("Reconnected to NATS", "url", getCurrent())
 		}),
 		nats.ReconnectErrHandler(func(c *nats.Conn, err error) {
-			log.Debug("NATS reconnect attempt failed", "url", getCurrent(), "error", redactError(err, opts.NATSURL))
+			log.Debug("NATS reconnect attempt failed", "url", getCurrent(), "error", redactError(err, urls))
 		}),
 		nats.ClosedHandler(func(c *nats.Conn) {
 			log.Info("NATS connection closed", "url", getCurrent())
 		}),
 		nats.ErrorHandler(natsErrorHandler(log)),
 	}
-	if opts.NATSCreds != "" {
-		natsOpts = append(natsOpts, nats.UserCredentials(opts.NATSCreds))
+	if n.Creds != "" {
+		natsOpts = append(natsOpts, nats.UserCredentials(n.Creds))
 	}
-	if opts.NATSCert != "" {
-		natsOpts = append(natsOpts, nats.ClientCert(opts.NATSCert, opts.NATSKey))
+	if n.Cert != "" {
+		natsOpts = append(natsOpts, nats.ClientCert(n.Cert, n.Key))
 	}
-	if len(opts.NATSRootCAs) > 0 {
-		natsOpts = append(natsOpts, nats.RootCAs(opts.NATSRootCAs...))
+	if len(n.RootCAs) > 0 {
+		natsOpts = append(natsOpts, nats.RootCAs(n.RootCAs...))
 	}
 
-	nc, err = nats.Connect(opts.NATSURL, natsOpts...)
+	nc, err = nats.Connect(urls, natsOpts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %s", redacted, redactError(err, opts.NATSURL))
+		return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %s", redacted, redactError(err, urls))
 	}
 	setCurrent(nc)
 	log.Info("Connected to NATS", "url", getCurrent())

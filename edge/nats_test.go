@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/schema"
 )
 
 // logBuffer is a goroutine-safe log sink for tests.
@@ -107,10 +108,7 @@ func roundTrip(t *testing.T, nc *nats.Conn, url string) {
 func TestConnectNATSEmbedded(t *testing.T) {
 	port := freePort(t)
 	log, logs := newTestLogger()
-	opts := defaultOptions()
-	opts.embeddedNATSPort = port
-
-	nc, embedded, err := connectNATS(&opts, log)
+	nc, embedded, err := connectNATS(schema.NATS{}, port, false, log)
 	if err != nil {
 		t.Fatalf("connectNATS: %v", err)
 	}
@@ -148,9 +146,7 @@ func TestConnectNATSEmbeddedPortInUse(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 
 	log, _ := newTestLogger()
-	opts := defaultOptions()
-	opts.embeddedNATSPort = port
-	nc, embedded, err := connectNATS(&opts, log)
+	nc, embedded, err := connectNATS(schema.NATS{}, port, false, log)
 	if err == nil {
 		nc.Close()
 		embedded.Shutdown()
@@ -174,10 +170,7 @@ func TestConnectNATSExternal(t *testing.T) {
 	url := fmt.Sprintf("nats://gw:%s@127.0.0.1:%d", secret, addr.Port)
 
 	log, logs := newTestLogger()
-	opts := defaultOptions()
-	opts.NATSURL = url
-	opts.embeddedNATSPort = freePort(t) // must stay unused
-	nc, embedded, err := connectNATS(&opts, log)
+	nc, embedded, err := connectNATS(schema.NATS{URLs: []string{url}}, freePort(t), false, log) // the port must stay unused
 	if err != nil {
 		t.Fatalf("connectNATS: %v", err)
 	}
@@ -206,13 +199,11 @@ func TestConnectNATSExternal(t *testing.T) {
 
 func TestConnectNATSCommaList(t *testing.T) {
 	s := startTestServer(t, "", "")
-	url := fmt.Sprintf("nats://127.0.0.1:%d, %s", freePort(t), s.ClientURL())
+	urls := []string{fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), s.ClientURL()}
 	log, _ := newTestLogger()
-	opts := defaultOptions()
-	opts.NATSURL = url
-	nc, _, err := connectNATS(&opts, log)
+	nc, _, err := connectNATS(schema.NATS{URLs: urls}, 0, false, log)
 	if err != nil {
-		t.Fatalf("connectNATS(%q): %v", url, err)
+		t.Fatalf("connectNATS(%q): %v", urls, err)
 	}
 	defer nc.Close()
 	if nc.ConnectedUrl() != s.ClientURL() {
@@ -224,9 +215,7 @@ func TestConnectNATSFailure(t *testing.T) {
 	port := freePort(t)
 	url := fmt.Sprintf("nats://user:hunter22@127.0.0.1:%d", port)
 	log, logs := newTestLogger()
-	opts := defaultOptions()
-	opts.NATSURL = url
-	_, _, err := connectNATS(&opts, log)
+	_, _, err := connectNATS(schema.NATS{URLs: []string{url}}, 0, false, log)
 	if err == nil {
 		t.Fatal("want a connection error")
 	}
@@ -236,21 +225,6 @@ func TestConnectNATSFailure(t *testing.T) {
 	}
 	if strings.Contains(err.Error()+logs.String(), "hunter22") {
 		t.Errorf("password leaked: error %q, log:\n%s", err, logs.String())
-	}
-}
-
-func TestConnectNATSMissingCertOrKey(t *testing.T) {
-	log, _ := newTestLogger()
-	for _, tt := range []struct{ cert, key, want string }{
-		{"c.pem", "", "missing --natskey file option"},
-		{"", "k.pem", "missing --natscert file option"},
-	} {
-		opts := defaultOptions()
-		opts.NATSURL = "nats://127.0.0.1:1"
-		opts.NATSCert, opts.NATSKey = tt.cert, tt.key
-		if _, _, err := connectNATS(&opts, log); err == nil || err.Error() != tt.want {
-			t.Errorf("cert %q key %q: error = %v, want %q", tt.cert, tt.key, err, tt.want)
-		}
 	}
 }
 

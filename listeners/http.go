@@ -24,8 +24,24 @@ type HTTPConfig struct {
 	Name string
 	// WSPath is the exact path WebSocket clients connect to. Default "/".
 	WSPath string
+	// WSPaths, when not empty, are the exact paths WebSocket clients
+	// connect to, in place of WSPath: one listener can serve clients that
+	// use different paths (an old and a new one, say).
+	WSPaths []string
+	// NoWebSocket serves no WebSocket at all (WSPath and WSPaths are
+	// ignored): an HTTP API only listener.
+	NoWebSocket bool
 	// APIPath is the path prefix of the HTTP API. Default "/api/".
 	APIPath string
+	// NoAPI serves no HTTP API (APIPath is ignored): a WebSocket only
+	// listener. Its paths are then answered 404 like any other.
+	NoAPI bool
+	// MaxConnections caps the WebSocket connections open at once
+	// (counting upgrades in progress). An upgrade request over the cap is
+	// answered 503 and logged, so that a load balancer or the client's
+	// reconnect logic tries elsewhere. HTTP API requests are not counted.
+	// Zero is no limit.
+	MaxConnections int
 	// AllowOrigin lists the origins allowed to connect; nil allows any.
 	AllowOrigin []string
 	// WSCompression negotiates permessage-deflate with clients that offer it.
@@ -102,10 +118,18 @@ type HTTP struct {
 	// Access-Control-Allow-Methods and Allow.
 	allowMethods string
 
+	// wsPaths are the WebSocket paths; empty with NoWebSocket.
+	wsPaths []string
+
 	mu       sync.Mutex
 	conns    map[*wsConn]struct{}
+	wsActive int // WebSocket requests in serveWS, for MaxConnections
 	stopping bool
 	wg       sync.WaitGroup
+	// refused counts upgrades refused over MaxConnections since the last
+	// log line about it; lastRefusedLog rate-limits those lines.
+	refused        int
+	lastRefusedLog time.Time
 
 	patterns []resproto.Pattern
 }
@@ -180,6 +204,22 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 			return nil, fmt.Errorf("listeners: invalid auth method %q", a.RID+"."+a.Method)
 		}
 	}
+	var wsPaths []string
+	switch {
+	case cfg.NoWebSocket:
+	case len(cfg.WSPaths) > 0:
+		wsPaths = append(wsPaths, cfg.WSPaths...)
+	default:
+		wsPaths = []string{cfg.WSPath}
+	}
+	for _, p := range wsPaths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("listeners: invalid WebSocket path %q: must start with \"/\"", p)
+		}
+	}
+	if cfg.MaxConnections < 0 {
+		return nil, fmt.Errorf("listeners: negative MaxConnections %d", cfg.MaxConnections)
+	}
 	patterns := make([]resproto.Pattern, 0, len(cfg.Resources))
 	for _, p := range cfg.Resources {
 		pt := resproto.Pattern(p)
@@ -190,6 +230,7 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 	}
 	h := &HTTP{
 		e:            e,
+		wsPaths:      wsPaths,
 		patterns:     patterns,
 		cfg:          cfg,
 		log:          cfg.Logger.With("listener", cfg.Name),
@@ -237,18 +278,29 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case r.URL.Path == h.cfg.WSPath:
+	case h.isWSPath(r.URL.Path):
 		h.serveWS(w, r)
-	case strings.HasPrefix(r.URL.Path, h.cfg.APIPath):
+	case !h.cfg.NoAPI && strings.HasPrefix(r.URL.Path, h.cfg.APIPath):
 		h.serveAPI(w, r)
 	default:
 		h.writeNotFound(w)
 	}
 }
 
+// isWSPath reports whether path is one of the WebSocket paths.
+func (h *HTTP) isWSPath(path string) bool {
+	for _, p := range h.wsPaths {
+		if path == p {
+			return true
+		}
+	}
+	return false
+}
+
 // Shutdown stops accepting connections, closes every WebSocket connection
 // with a going-away close frame, and waits for in-flight HTTP requests until
-// ctx ends.
+// ctx ends; then it closes the connections still open, so that it returns
+// soon after ctx ends (with ctx's error).
 func (h *HTTP) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.stopping = true
@@ -261,6 +313,10 @@ func (h *HTTP) Shutdown(ctx context.Context) error {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
 	err := h.srv.Shutdown(ctx)
+	if err != nil {
+		// In-flight requests did not finish in time: cut them off.
+		h.srv.Close()
+	}
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {

@@ -35,15 +35,26 @@ type wsConn struct {
 func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	stopping := h.stopping
-	if !stopping {
+	full := !stopping && h.cfg.MaxConnections > 0 && h.wsActive >= h.cfg.MaxConnections
+	if !stopping && !full {
 		h.wg.Add(1)
+		h.wsActive++
 	}
 	h.mu.Unlock()
 	if stopping {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.wg.Done()
+	if full {
+		h.refuseFull(w, r)
+		return
+	}
+	defer func() {
+		h.mu.Lock()
+		h.wsActive--
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
 
 	// The engine connection exists before the upgrade, as in Resgate, so
 	// that wsHeaderAuth can run on it; its transport has no socket until
@@ -86,7 +97,13 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.attach(ws)
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
+	stopping = h.stopping
 	h.mu.Unlock()
+	if stopping {
+		// Shutdown began during the upgrade and did not see this
+		// connection: close it as it closed the others.
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
 	log := h.log.With("cid", conn.CID())
 	log.Debug("connected", "remote", r.RemoteAddr)
 
@@ -108,6 +125,28 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	delete(h.conns, c)
 	h.mu.Unlock()
 	log.Debug("disconnected")
+}
+
+// refusedLogEvery is the least time between two log lines about upgrades
+// refused over MaxConnections: a client retrying in a loop must not flood
+// the log.
+const refusedLogEvery = 10 * time.Second
+
+// refuseFull answers a WebSocket upgrade over MaxConnections with 503, and
+// logs it (at most once per refusedLogEvery, with the count since).
+func (h *HTTP) refuseFull(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.refused++
+	n, logNow := h.refused, time.Since(h.lastRefusedLog) >= refusedLogEvery
+	if logNow {
+		h.refused, h.lastRefusedLog = 0, time.Now()
+	}
+	h.mu.Unlock()
+	if logNow {
+		h.log.Warn("WebSocket connection refused: connection limit reached", "maxConnections", h.cfg.MaxConnections, "remote", r.RemoteAddr, "refused", n)
+	}
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "too many connections", http.StatusServiceUnavailable)
 }
 
 // authResult is the outcome of a wsHeaderAuth request.

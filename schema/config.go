@@ -13,7 +13,8 @@ import (
 const (
 	// KindHTTP serves WebSocket clients and the HTTP API.
 	KindHTTP = "http"
-	// KindMetrics serves OpenMetrics at /metrics.
+	// KindMetrics serves /healthz for now; OpenMetrics at /metrics comes
+	// with the observability work.
 	KindMetrics = "metrics"
 	// KindRedirect answers every plain HTTP request with a redirect to
 	// HTTPS (and ACME HTTP-01 challenges, once tlsmgr exists).
@@ -221,7 +222,10 @@ type Listener struct {
 	PatchMethod  string `koanf:"patchMethod" json:"patchMethod,omitempty"`
 	// WSCompression negotiates WebSocket permessage-deflate.
 	WSCompression bool `koanf:"wsCompression" json:"wsCompression,omitempty"`
-	// MaxConnections caps concurrent connections; zero is no limit.
+	// MaxConnections caps concurrent connections: WebSocket connections on
+	// an http listener (an upgrade over it gets 503), TCP connections on
+	// metrics and redirect listeners (more wait to be accepted). Zero is no
+	// limit.
 	MaxConnections int `koanf:"maxConnections" json:"maxConnections,omitempty"`
 	// Resources are the resource name patterns (resproto.Pattern syntax)
 	// exposed on this listener; a request for any other resource is denied

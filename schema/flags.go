@@ -296,6 +296,10 @@ func resgateEdits(f *flagSet, raw map[string]any, hints resgateHints, warn func(
 	current, _ := listeners[name].(map[string]any)
 	if len(given) > 0 && current == nil {
 		put(given[0], map[string]any{"kind": KindHTTP, "address": DefaultAddress}, "listeners", name)
+	} else if _, present := raw["listeners"]; !present && f.has("metricsport") {
+		// --metricsport alone: the default http listener is there too, as
+		// when no listener is configured (Resgate's "-m 9100").
+		put("metricsport", map[string]any{"kind": KindHTTP, "address": DefaultAddress}, "listeners", name)
 	}
 	lpath := func(k ...string) []string { return append([]string{"listeners", name}, k...) }
 

@@ -305,6 +305,9 @@ func (r *resgateConfig) toNative(warn func(string)) (map[string]any, resgateMapp
 	}
 	set(out, l("wsPaths"), []any{wsPath}, "wsPath")
 	apiPath := r.APIPath
+	if apiPath == "" {
+		apiPath = DefaultAPIPath // as Resgate's SetDefault
+	}
 	if !strings.HasSuffix(apiPath, "/") {
 		apiPath += "/"
 	}

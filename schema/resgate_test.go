@@ -302,3 +302,34 @@ func mustRead(t *testing.T, f string) string {
 	}
 	return string(b)
 }
+
+// TestMetricsPortAlone: --metricsport alone keeps the default http listener
+// (resedge -m 9100 is Resgate's default gateway plus metrics), and is
+// refused on the API port.
+func TestMetricsPortAlone(t *testing.T) {
+	c := mustLoad(t, LoadOptions{Flags: flags("m", "9100")})
+	if got := c.ListenerNames(); !reflect.DeepEqual(got, []string{"default", "metrics"}) {
+		t.Fatalf("listeners = %v", got)
+	}
+	if d := c.Listeners["default"]; d.Address != DefaultAddress || !reflect.DeepEqual(d.WSPaths, []string{"/"}) {
+		t.Errorf("default listener = %+v", d)
+	}
+	if m := c.Listeners["metrics"]; m.Kind != KindMetrics || m.Address != "0.0.0.0:9100" {
+		t.Errorf("metrics listener = %+v", m)
+	}
+	_, err := Load(LoadOptions{Flags: flags("m", "8080")})
+	if err == nil || !strings.Contains(err.Error(), `metrics port 8080 must be different from the API port of listener "default"`) {
+		t.Errorf("-m 8080: error = %v", err)
+	}
+}
+
+// TestResgateEmptyAPIPath: a Resgate file without apiPath (or with "")
+// serves the API at /api/, as Resgate's SetDefault does.
+func TestResgateEmptyAPIPath(t *testing.T) {
+	for _, content := range []string{`{"requestTimeout": 3000}`, `{"apiPath": ""}`} {
+		c := mustLoad(t, LoadOptions{File: writeConfig(t, "config.json", content)})
+		if got := c.Listeners["default"].APIPath; got != DefaultAPIPath {
+			t.Errorf("%s: apiPath = %q, want %q", content, got, DefaultAPIPath)
+		}
+	}
+}

@@ -9,126 +9,149 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/resedge/resedge/schema"
 )
 
-// defaultOptions returns what parseOptions gives for an empty command line.
-func defaultOptions() Options {
-	addr := DefaultAddr
-	origin := DefaultAllowOrigin
-	return Options{
-		RequestTimeout: DefaultRequestTimeout,
-		BufferSize:     DefaultBufferSize,
-		NATSRootCAs:    []string{},
-		Addr:           &addr,
-		Port:           DefaultPort,
-		WSPath:         DefaultWSPath,
-		APIPath:        DefaultAPIPath,
-		APIEncoding:    DefaultAPIEncoding,
-		AllowOrigin:    &origin,
-		LogFormat:      DefaultLogFormat,
+// load parses args as the run command does and loads the configuration
+// (without environment variables), returning the warnings written.
+func load(args []string) (*schema.Config, string, error) {
+	var warnings bytes.Buffer
+	cl, err := parseCommandLine(args)
+	if err != nil {
+		return nil, "", err
 	}
+	cfg, err := loadConfig(cl, nil, func(s string) { warnings.WriteString(s + "\n") })
+	return cfg, warnings.String(), err
 }
 
-func ptr(s string) *string { return &s }
+// defaultConfig returns what an empty command line loads.
+func defaultConfig(t *testing.T) *schema.Config {
+	t.Helper()
+	c, _, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
-func TestParseOptions(t *testing.T) {
+func ms(n int) schema.Duration { return schema.Duration(time.Duration(n) * time.Millisecond) }
+
+// TestParseCommandLine: every Resgate flag, short and long, with one and
+// two dashes, means what it means to Resgate; the resulting configuration
+// is checked whole.
+func TestParseCommandLine(t *testing.T) {
+	def := func(c *schema.Config) *schema.Listener { return c.Listeners["default"] }
 	tests := []struct {
 		name string
 		args []string
-		// want modifies the default options into the expected ones. Nil
-		// means an error is expected.
-		want func(o *Options)
+		// want modifies the default configuration into the expected one.
+		// Nil means an error is expected.
+		want func(c *schema.Config)
 		// errIs, errText and usage describe the expected error.
 		errIs   error
 		errText string
 		usage   bool
-		// stderr is text expected in the warnings output.
-		stderr string
+		// warning is text expected in the warnings.
+		warning string
 	}{
-		{name: "defaults", args: nil, want: func(o *Options) {}},
+		{name: "defaults", args: nil, want: func(c *schema.Config) {}},
 
-		// Every flag, short and long, with one and two dashes.
-		{name: "nats short", args: []string{"-n", "nats://a:4222"}, want: func(o *Options) { o.NATSURL = "nats://a:4222" }},
-		{name: "nats long", args: []string{"--nats=nats://a:4222,nats://b:4222"}, want: func(o *Options) { o.NATSURL = "nats://a:4222,nats://b:4222" }},
-		{name: "addr short", args: []string{"-i", "127.0.0.1"}, want: func(o *Options) { o.Addr = ptr("127.0.0.1") }},
-		{name: "addr long ipv6", args: []string{"--addr", "::1"}, want: func(o *Options) { o.Addr = ptr("::1") }},
-		{name: "addr empty means all interfaces", args: []string{"-addr="}, want: func(o *Options) { o.Addr = ptr("") }},
-		{name: "port short", args: []string{"-p", "9000"}, want: func(o *Options) { o.Port = 9000 }},
-		{name: "port long", args: []string{"--port", "65535"}, want: func(o *Options) { o.Port = 65535 }},
-		{name: "port zero keeps default", args: []string{"-p", "0"}, want: func(o *Options) {}},
-		{name: "wspath", args: []string{"-w", "/ws"}, want: func(o *Options) { o.WSPath = "/ws" }},
-		{name: "wspath long", args: []string{"--wspath", "/ws/"}, want: func(o *Options) { o.WSPath = "/ws/" }},
-		{name: "apipath gets trailing slash", args: []string{"-a", "/res"}, want: func(o *Options) { o.APIPath = "/res/" }},
-		{name: "apipath long", args: []string{"--apipath", "/"}, want: func(o *Options) { o.APIPath = "/" }},
-		{name: "reqtimeout ms", args: []string{"-r", "2500"}, want: func(o *Options) { o.RequestTimeout = 2500 }},
-		{name: "reqtimeout 11 is ms", args: []string{"--reqtimeout", "11"}, want: func(o *Options) { o.RequestTimeout = 11 }},
-		{name: "reqtimeout seconds", args: []string{"-r", "5"}, want: func(o *Options) { o.RequestTimeout = 5000 }, stderr: "[DEPRECATED] Request timeout should be in milliseconds.\nChange your requestTimeout from 5 to 5000"},
-		{name: "reqtimeout 10 is seconds", args: []string{"--reqtimeout=10"}, want: func(o *Options) { o.RequestTimeout = 10000 }, stderr: "[DEPRECATED]"},
-		{name: "reqtimeout negative", args: []string{"-r", "-1"}, errText: "invalid requestTimeout"},
-		{name: "headauth", args: []string{"-u", "auth.user.login"}, want: func(o *Options) {
-			o.HeaderAuth = ptr("auth.user.login")
-			o.HeaderAuthRID, o.HeaderAuthMethod = "auth.user", "login"
+		{name: "nats short", args: []string{"-n", "nats://a:4222"}, want: func(c *schema.Config) { c.NATS.URLs = []string{"nats://a:4222"} }},
+		{name: "nats long list", args: []string{"--nats=nats://a:4222,nats://b:4222"}, want: func(c *schema.Config) { c.NATS.URLs = []string{"nats://a:4222", "nats://b:4222"} }},
+		{name: "addr short", args: []string{"-i", "127.0.0.1"}, want: func(c *schema.Config) { def(c).Address = "127.0.0.1:8080" }},
+		{name: "addr long ipv6", args: []string{"--addr", "::1"}, want: func(c *schema.Config) { def(c).Address = "[::1]:8080" }},
+		{name: "addr empty means all interfaces", args: []string{"-addr="}, want: func(c *schema.Config) { def(c).Address = ":8080" }},
+		{name: "port short", args: []string{"-p", "9000"}, want: func(c *schema.Config) { def(c).Address = "0.0.0.0:9000" }},
+		{name: "port long", args: []string{"--port", "65535"}, want: func(c *schema.Config) { def(c).Address = "0.0.0.0:65535" }},
+		{name: "port zero keeps default", args: []string{"-p", "0"}, want: func(c *schema.Config) {}},
+		{name: "wspath", args: []string{"-w", "/ws"}, want: func(c *schema.Config) { def(c).WSPaths = []string{"/ws"} }},
+		{name: "wspath long", args: []string{"--wspath", "/ws/"}, want: func(c *schema.Config) { def(c).WSPaths = []string{"/ws/"} }},
+		{name: "apipath gets trailing slash", args: []string{"-a", "/res"}, want: func(c *schema.Config) { def(c).APIPath = "/res/" }},
+		{name: "apipath long", args: []string{"--apipath", "/"}, want: func(c *schema.Config) { def(c).APIPath = "/" }},
+		{name: "reqtimeout ms", args: []string{"-r", "2500"}, want: func(c *schema.Config) { c.NATS.RequestTimeout = ms(2500) }},
+		{name: "reqtimeout 11 is ms", args: []string{"--reqtimeout", "11"}, want: func(c *schema.Config) { c.NATS.RequestTimeout = ms(11) }},
+		{name: "reqtimeout seconds", args: []string{"-r", "5"}, want: func(c *schema.Config) { c.NATS.RequestTimeout = ms(5000) }, warning: "[DEPRECATED] Request timeout should be in milliseconds.\nChange your requestTimeout from 5 to 5000"},
+		{name: "reqtimeout 10 is seconds", args: []string{"--reqtimeout=10"}, want: func(c *schema.Config) { c.NATS.RequestTimeout = ms(10000) }, warning: "[DEPRECATED]"},
+		{name: "reqtimeout negative", args: []string{"-r", "-1"}, errText: "invalid request timeout -1"},
+		{name: "headauth", args: []string{"-u", "auth.user.login"}, want: func(c *schema.Config) { def(c).HeaderAuth = "auth.user.login" }},
+		{name: "headauth long", args: []string{"--headauth", "auth.login"}, want: func(c *schema.Config) { def(c).HeaderAuth = "auth.login" }},
+		{name: "headauth empty is unset", args: []string{"-u", ""}, want: func(c *schema.Config) {}},
+		{name: "headauth no dot", args: []string{"-u", "login"}, errText: `flag --headauth: listeners.default.headerAuth: invalid resource method "login"`},
+		{name: "headauth query", args: []string{"-u", "auth.user?q=1.login"}, errText: "invalid resource method"},
+		{name: "headauth empty part", args: []string{"-u", "auth..login"}, errText: "invalid resource method"},
+		{name: "headauth trailing dot", args: []string{"-u", "auth.user."}, errText: "invalid resource method"},
+		{name: "headauth wildcard", args: []string{"-u", "auth.*.login"}, errText: "invalid resource method"},
+		{name: "wsheadauth", args: []string{"-t", "auth.ws.connect"}, want: func(c *schema.Config) { def(c).WSHeaderAuth = "auth.ws.connect" }},
+		{name: "wsheadauth long invalid", args: []string{"--wsheadauth", "connect"}, errText: `flag --wsheadauth: listeners.default.wsHeaderAuth: invalid resource method "connect"`},
+		{name: "metricsport", args: []string{"-m", "8090"}, want: func(c *schema.Config) {
+			c.Listeners["metrics"] = &schema.Listener{Name: "metrics", Kind: schema.KindMetrics, Address: "0.0.0.0:8090"}
 		}},
-		{name: "headauth long", args: []string{"--headauth", "auth.login"}, want: func(o *Options) {
-			o.HeaderAuth = ptr("auth.login")
-			o.HeaderAuthRID, o.HeaderAuthMethod = "auth", "login"
+		{name: "metricsport long, with addr", args: []string{"--metricsport", "9100", "-i", "127.0.0.1"}, want: func(c *schema.Config) {
+			def(c).Address = "127.0.0.1:8080"
+			c.Listeners["metrics"] = &schema.Listener{Name: "metrics", Kind: schema.KindMetrics, Address: "127.0.0.1:9100"}
 		}},
-		{name: "headauth empty is unset", args: []string{"-u", ""}, want: func(o *Options) {}},
-		{name: "headauth no dot", args: []string{"-u", "login"}, errText: "invalid headerAuth setting (login)"},
-		{name: "headauth query", args: []string{"-u", "auth.user?q=1.login"}, errText: "invalid headerAuth setting"},
-		{name: "headauth empty part", args: []string{"-u", "auth..login"}, errText: "invalid headerAuth setting"},
-		{name: "headauth trailing dot", args: []string{"-u", "auth.user."}, errText: "invalid headerAuth setting"},
-		{name: "headauth wildcard", args: []string{"-u", "auth.*.login"}, errText: "invalid headerAuth setting"},
-		{name: "wsheadauth", args: []string{"-t", "auth.ws.connect"}, want: func(o *Options) {
-			o.WSHeaderAuth = ptr("auth.ws.connect")
-			o.WSHeaderAuthRID, o.WSHeaderAuthMethod = "auth.ws", "connect"
+		{name: "metricsport equals port", args: []string{"-m", "8080"}, errText: `metrics port 8080 must be different from the API port of listener "default"`},
+		{name: "metricsport equals custom port", args: []string{"-p", "9000", "-m", "9000"}, errText: "metrics port 9000 must be different"},
+		{name: "apiencoding", args: []string{"--apiencoding", "jsonflat"}, want: func(c *schema.Config) { def(c).APIEncoding = "jsonflat" }},
+		{name: "apiencoding case-insensitive", args: []string{"-apiencoding", "JSONFlat"}, want: func(c *schema.Config) { def(c).APIEncoding = "jsonflat" }},
+		{name: "apiencoding invalid", args: []string{"--apiencoding", "xml"}, errText: `listeners.default.apiEncoding: must be one of "json", "jsonflat", got "xml"`},
+		{name: "putmethod", args: []string{"--putmethod", "set"}, want: func(c *schema.Config) { def(c).PutMethod = "set" }},
+		{name: "deletemethod", args: []string{"--deletemethod", "delete"}, want: func(c *schema.Config) { def(c).DeleteMethod = "delete" }},
+		{name: "patchmethod", args: []string{"-patchmethod", "patch"}, want: func(c *schema.Config) { def(c).PatchMethod = "patch" }},
+		{name: "putmethod with dot", args: []string{"--putmethod", "a.b"}, errText: `invalid call method name "a.b"`},
+		{name: "deletemethod with query", args: []string{"--deletemethod", "del?x"}, errText: "invalid call method name"},
+		{name: "patchmethod with space", args: []string{"--patchmethod", "pa tch"}, errText: "invalid call method name"},
+		{name: "wscompression", args: []string{"--wscompression"}, want: func(c *schema.Config) { def(c).WSCompression = true }},
+		{name: "resetthrottle", args: []string{"--resetthrottle", "10"}, want: func(c *schema.Config) { c.Engine.ResetThrottle = 10 }},
+		{name: "referencethrottle", args: []string{"-referencethrottle", "5"}, want: func(c *schema.Config) { c.Engine.ReferenceThrottle = 5 }},
+		{name: "tls", args: []string{"--tls", "--tlscert", "c.pem", "--tlskey", "k.pem"}, want: func(c *schema.Config) {
+			def(c).TLS = &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}
 		}},
-		{name: "wsheadauth long invalid", args: []string{"--wsheadauth", "connect"}, errText: "invalid wsHeaderAuth setting (connect)"},
-		{name: "metricsport", args: []string{"-m", "8090"}, want: func(o *Options) { o.MetricsPort = 8090 }},
-		{name: "metricsport long", args: []string{"--metricsport", "9100"}, want: func(o *Options) { o.MetricsPort = 9100 }},
-		{name: "metricsport equals port", args: []string{"-m", "8080"}, errText: `invalid metrics port "8080": must be different from API port ("8080")`},
-		{name: "metricsport equals custom port", args: []string{"-p", "9000", "-m", "9000"}, errText: "invalid metrics port"},
-		{name: "apiencoding", args: []string{"--apiencoding", "jsonflat"}, want: func(o *Options) { o.APIEncoding = "jsonflat" }},
-		{name: "apiencoding case-insensitive", args: []string{"-apiencoding", "JSONFlat"}, want: func(o *Options) { o.APIEncoding = "jsonflat" }},
-		{name: "apiencoding invalid", args: []string{"--apiencoding", "xml"}, errText: "invalid apiEncoding setting (xml)"},
-		{name: "putmethod", args: []string{"--putmethod", "set"}, want: func(o *Options) { o.PutMethod = ptr("set") }},
-		{name: "deletemethod", args: []string{"--deletemethod", "delete"}, want: func(o *Options) { o.DeleteMethod = ptr("delete") }},
-		{name: "patchmethod", args: []string{"-patchmethod", "patch"}, want: func(o *Options) { o.PatchMethod = ptr("patch") }},
-		{name: "putmethod with dot", args: []string{"--putmethod", "a.b"}, errText: "invalid putMethod setting (a.b)"},
-		{name: "deletemethod with query", args: []string{"--deletemethod", "del?x"}, errText: "invalid deleteMethod setting"},
-		{name: "patchmethod with space", args: []string{"--patchmethod", "pa tch"}, errText: "invalid patchMethod setting"},
-		{name: "wscompression", args: []string{"--wscompression"}, want: func(o *Options) { o.WSCompression = true }},
-		{name: "resetthrottle", args: []string{"--resetthrottle", "10"}, want: func(o *Options) { o.ResetThrottle = 10 }},
-		{name: "referencethrottle", args: []string{"-referencethrottle", "5"}, want: func(o *Options) { o.ReferenceThrottle = 5 }},
-		{name: "tls", args: []string{"--tls", "--tlscert", "c.pem", "--tlskey", "k.pem"}, want: func(o *Options) {
-			o.TLS, o.CertFile, o.KeyFile = true, "c.pem", "k.pem"
+		{name: "tls without cert", args: []string{"--tls", "--tlskey", "k.pem"}, errText: "missing certFile"},
+		{name: "tls without key", args: []string{"--tls", "--tlscert", "c.pem"}, errText: "missing keyFile"},
+		{name: "tls files without tls", args: []string{"--tlscert", "c.pem"}, want: func(c *schema.Config) {}},
+		{name: "creds", args: []string{"--creds", "user.creds"}, want: func(c *schema.Config) { c.NATS.Creds = "user.creds" }},
+		{name: "nats client cert", args: []string{"--natscert", "c.pem", "--natskey", "k.pem"}, want: func(c *schema.Config) {
+			c.NATS.Cert, c.NATS.Key = "c.pem", "k.pem"
 		}},
-		{name: "tls without cert", args: []string{"--tls", "--tlskey", "k.pem"}, errText: "missing --tlscert"},
-		{name: "tls without key", args: []string{"--tls", "--tlscert", "c.pem"}, errText: "missing --tlskey"},
-		{name: "tls files without tls", args: []string{"--tlscert", "c.pem"}, want: func(o *Options) { o.CertFile = "c.pem" }},
-		{name: "creds", args: []string{"--creds", "user.creds"}, want: func(o *Options) { o.NATSCreds = "user.creds" }},
-		{name: "nats client cert", args: []string{"--natscert", "c.pem", "--natskey", "k.pem"}, want: func(o *Options) {
-			o.NATSCert, o.NATSKey = "c.pem", "k.pem"
+		{name: "natscert without natskey", args: []string{"--natscert", "c.pem"}, errText: "nats: missing key (cert is set)"},
+		{name: "natskey without natscert", args: []string{"--natskey", "k.pem"}, errText: "nats: missing cert (key is set)"},
+		{name: "natsrootca repeated", args: []string{"--natsrootca", "a.pem", "-natsrootca", "b.pem"}, want: func(c *schema.Config) {
+			c.NATS.RootCAs = []string{"a.pem", "b.pem"}
 		}},
-		{name: "natscert without natskey", args: []string{"--natscert", "c.pem"}, errText: "missing --natskey file option"},
-		{name: "natskey without natscert", args: []string{"--natskey", "k.pem"}, errText: "missing --natscert file option"},
-		{name: "natsrootca repeated", args: []string{"--natsrootca", "a.pem", "-natsrootca", "b.pem"}, want: func(o *Options) {
-			o.NATSRootCAs = []string{"a.pem", "b.pem"}
+		{name: "alloworigin", args: []string{"--alloworigin", "http://a.com"}, want: func(c *schema.Config) { def(c).AllowOrigin = []string{"http://a.com"} }},
+		{name: "alloworigin repeated", args: []string{"--alloworigin", "http://a.com", "--alloworigin", "https://b.com:8443"}, want: func(c *schema.Config) {
+			def(c).AllowOrigin = []string{"http://a.com", "https://b.com:8443"}
 		}},
-		{name: "alloworigin", args: []string{"--alloworigin", "http://a.com"}, want: func(o *Options) { o.AllowOrigin = ptr("http://a.com") }},
-		{name: "alloworigin repeated", args: []string{"--alloworigin", "http://a.com", "--alloworigin", "https://b.com:8443"}, want: func(o *Options) {
-			o.AllowOrigin = ptr("http://a.com;https://b.com:8443")
+		{name: "alloworigin list", args: []string{"--alloworigin", "https://B.com;http://a.com"}, want: func(c *schema.Config) {
+			def(c).AllowOrigin = []string{"http://a.com", "https://b.com"}
 		}},
-		{name: "debug", args: []string{"-D"}, want: func(o *Options) { o.Debug = true }},
-		{name: "debug long", args: []string{"--debug"}, want: func(o *Options) { o.Debug = true }},
-		{name: "trace", args: []string{"-V"}, want: func(o *Options) { o.Trace = true }},
-		{name: "trace long", args: []string{"--trace"}, want: func(o *Options) { o.Trace = true }},
-		{name: "debug and trace", args: []string{"-DV"}, want: func(o *Options) { o.Debug, o.Trace = true, true }},
-		{name: "debug and trace double dash", args: []string{"--DV"}, want: func(o *Options) { o.Debug, o.Trace = true, true }},
-		{name: "logformat json", args: []string{"--logformat", "json"}, want: func(o *Options) { o.LogFormat = "json" }},
-		{name: "logformat tint upper", args: []string{"-logformat=TINT"}, want: func(o *Options) { o.LogFormat = "tint" }},
-		{name: "logformat text", args: []string{"--logformat", "text"}, want: func(o *Options) { o.LogFormat = "text" }},
-		{name: "logformat invalid", args: []string{"--logformat", "xml"}, errText: `Invalid log format "xml"`, usage: true},
+		{name: "debug", args: []string{"-D"}, want: func(c *schema.Config) { c.Log.Level = "debug" }},
+		{name: "debug long", args: []string{"--debug"}, want: func(c *schema.Config) { c.Log.Level = "debug" }},
+		{name: "trace", args: []string{"-V"}, want: func(c *schema.Config) { c.Log.Trace = true }},
+		{name: "trace long", args: []string{"--trace"}, want: func(c *schema.Config) { c.Log.Trace = true }},
+		{name: "debug and trace", args: []string{"-DV"}, want: func(c *schema.Config) { c.Log.Level, c.Log.Trace = "debug", true }},
+		{name: "debug and trace double dash", args: []string{"--DV"}, want: func(c *schema.Config) { c.Log.Level, c.Log.Trace = "debug", true }},
+		{name: "logformat json", args: []string{"--logformat", "json"}, want: func(c *schema.Config) { c.Log.Format = "json" }},
+		{name: "logformat text", args: []string{"--logformat", "text"}, want: func(c *schema.Config) { c.Log.Format = "text" }},
+		{name: "logformat invalid", args: []string{"--logformat", "xml"}, errText: `log.format: must be one of "auto", "text", "json", "tint", got "xml"`},
+
+		// Config key paths as flags.
+		{name: "key path with =", args: []string{"-p", "8080", "--listeners.default.maxConnections=5"}, want: func(c *schema.Config) { def(c).MaxConnections = 5 }},
+		// A listener configured by key paths is the whole list: without
+		// one, there is no default listener.
+		{name: "key path on no listener", args: []string{"--listeners.default.maxConnections=5"}, errText: `listeners.default: missing required key "address"`},
+		{name: "key path with value after", args: []string{"--nats.urls", "nats://x:4222", "-p", "9000"}, want: func(c *schema.Config) {
+			c.NATS.URLs = []string{"nats://x:4222"}
+			def(c).Address = "0.0.0.0:9000"
+		}},
+		{name: "key path adds a listener", args: []string{"-listeners.extra.address=127.0.0.1:9001"}, want: func(c *schema.Config) {
+			c.Listeners = map[string]*schema.Listener{"extra": schema.DefaultListener("extra", "127.0.0.1:9001")}
+		}},
+		{name: "key path unknown", args: []string{"--listeners.default.wspath=/x"}, errText: `flag --listeners.default.wspath: unknown key (did you mean "--listeners.default.wsPaths"?)`},
+		{name: "key path without value", args: []string{"--nats.urls"}, errText: "flag needs an argument: -nats.urls", usage: true},
 
 		// Help, version and command line errors.
 		{name: "help short", args: []string{"-h"}, errIs: errHelp},
@@ -139,20 +162,20 @@ func TestParseOptions(t *testing.T) {
 		{name: "unknown flag", args: []string{"--bogus"}, errText: "Error parsing command arguments: flag provided but not defined: -bogus", usage: true},
 		{name: "bad int", args: []string{"-p", "http"}, errText: "Error parsing command arguments", usage: true},
 		{name: "missing value", args: []string{"-n"}, errText: "flag needs an argument", usage: true},
-		{name: "positional argument", args: []string{"serve"}, errText: `unexpected argument "serve"`, usage: true},
+		{name: "positional argument", args: []string{"-p", "9000", "serve"}, errText: `unexpected argument "serve"`, usage: true},
 		{name: "port too large", args: []string{"-p", "65536"}, errText: `Invalid port "65536": must be less than 65536`, usage: true},
 		{name: "metricsport too large", args: []string{"--metricsport", "70000"}, errText: `Invalid metrics port "70000"`, usage: true},
-		{name: "invalid addr", args: []string{"-i", "localhost"}, errText: "invalid addr setting (localhost)\n\tmust be a valid IPv4 or IPv6 address"},
-		{name: "bracketed ipv6 addr", args: []string{"-i", "[::1]"}, errText: "invalid addr setting"},
+		{name: "invalid addr", args: []string{"-i", "localhost"}, errText: `flag --addr: invalid addr "localhost": must be a valid IPv4 or IPv6 address`},
+		{name: "bracketed ipv6 addr", args: []string{"-i", "[::1]"}, errText: "invalid addr"},
+		{name: "every problem at once", args: []string{"-i", "localhost", "--apiencoding", "xml", "-u", "x"}, errText: "flag --addr: invalid addr \"localhost\": must be a valid IPv4 or IPv6 address\nflag --apiencoding"},
 	}
 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			got, err := parseOptions(tt.args, &stderr)
+			got, warnings, err := load(tt.args)
 			if tt.want == nil {
 				if err == nil {
-					t.Fatalf("want an error, got options %+v", got)
+					t.Fatalf("want an error, got %s", dump(got))
 				}
 				if tt.errIs != nil && !errors.Is(err, tt.errIs) {
 					t.Fatalf("error = %v, want %v", err, tt.errIs)
@@ -169,33 +192,31 @@ func TestParseOptions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			want := defaultOptions()
-			tt.want(&want)
-			if !reflect.DeepEqual(*got, want) {
-				t.Errorf("options mismatch\n got: %s\nwant: %s", dump(got), dump(&want))
+			want := defaultConfig(t)
+			tt.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("config mismatch\n got: %s\nwant: %s", dump(got), dump(want))
 			}
-			if tt.stderr != "" && !strings.Contains(stderr.String(), tt.stderr) {
-				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.stderr)
+			if tt.warning != "" && !strings.Contains(warnings, tt.warning) {
+				t.Errorf("warnings = %q, want them to contain %q", warnings, tt.warning)
 			}
-			if tt.stderr == "" && stderr.Len() > 0 {
-				t.Errorf("unexpected stderr output %q", stderr.String())
+			if tt.warning == "" && warnings != "" {
+				t.Errorf("unexpected warnings %q", warnings)
 			}
 		})
 	}
 }
 
-// dump formats options, including the fields hidden from JSON, for failure
+// dump formats a configuration, with its listeners' names, for failure
 // messages.
-func dump(o *Options) string {
-	b, _ := json.Marshal(o)
-	return string(b) + " " + strings.Join([]string{
-		"logFormat=" + o.LogFormat, "configFile=" + o.ConfigFile,
-		"headerAuth=" + o.HeaderAuthRID + "|" + o.HeaderAuthMethod,
-		"wsHeaderAuth=" + o.WSHeaderAuthRID + "|" + o.WSHeaderAuthMethod,
-	}, " ")
+func dump(c *schema.Config) string {
+	b, _ := json.Marshal(c)
+	return string(b)
 }
 
-func TestParseOptionsConfigFile(t *testing.T) {
+// TestResgateConfigFile: a Resgate config file given with -c loads as
+// Resgate reads it, flags override it, and mistakes are located in it.
+func TestResgateConfigFile(t *testing.T) {
 	const fileJSON = `{
 	"natsUrl": "nats://file:4222",
 	"natsCreds": "file.creds",
@@ -214,64 +235,47 @@ func TestParseOptionsConfigFile(t *testing.T) {
 	"putMethod": "put",
 	"wsCompression": true,
 	"resetThrottle": 3,
-	"referenceThrottle": 4,
-	"unknownKey": "ignored"
+	"referenceThrottle": 4
 }`
+	fileValues := func(c *schema.Config) {
+		c.NATS.URLs, c.NATS.Creds = []string{"nats://file:4222"}, "file.creds"
+		c.NATS.RootCAs = []string{"ca1.pem", "ca2.pem"}
+		c.NATS.RequestTimeout, c.NATS.BufferSize, c.Log.Level = ms(4000), 100, "debug"
+		d := c.Listeners["default"]
+		d.Address, d.WSPaths, d.APIPath, d.APIEncoding = "127.0.0.1:9090", []string{"/ws"}, "/api/", "jsonflat"
+		d.HeaderAuth, d.AllowOrigin, d.PutMethod, d.WSCompression = "auth.http.login", []string{"https://example.com"}, "put", true
+		c.Listeners["metrics"] = &schema.Listener{Name: "metrics", Kind: schema.KindMetrics, Address: "127.0.0.1:9091"}
+		c.Engine.ResetThrottle, c.Engine.ReferenceThrottle = 3, 4
+	}
 	tests := []struct {
 		name    string
-		content string // file content; "" means the file does not exist
+		content string
 		args    []string
-		want    func(o *Options)
+		want    func(c *schema.Config)
 		errText string
 	}{
-		{
-			name:    "file values",
-			content: fileJSON,
-			want: func(o *Options) {
-				o.NATSURL, o.NATSCreds = "nats://file:4222", "file.creds"
-				o.NATSRootCAs = []string{"ca1.pem", "ca2.pem"}
-				o.RequestTimeout, o.BufferSize, o.Debug = 4000, 100, true
-				o.Addr, o.Port, o.WSPath, o.APIPath = ptr("127.0.0.1"), 9090, "/ws", "/api/"
-				o.APIEncoding = "jsonflat"
-				o.HeaderAuth, o.HeaderAuthRID, o.HeaderAuthMethod = ptr("auth.http.login"), "auth.http", "login"
-				o.MetricsPort, o.AllowOrigin, o.PutMethod = 9091, ptr("https://example.com"), ptr("put")
-				o.WSCompression, o.ResetThrottle, o.ReferenceThrottle = true, 3, 4
-			},
-		},
+		{name: "file values", content: fileJSON, want: fileValues},
 		{
 			name:    "flags override file",
 			content: fileJSON,
 			args:    []string{"-n", "nats://flag:4222", "-p", "7000", "--natsrootca", "flag.pem", "--debug=false", "-u", "", "-i", "", "--alloworigin", "*"},
-			want: func(o *Options) {
-				o.NATSURL, o.NATSCreds = "nats://flag:4222", "file.creds"
-				o.NATSRootCAs = []string{"flag.pem"}
-				o.RequestTimeout, o.BufferSize = 4000, 100
-				o.Addr, o.Port, o.WSPath, o.APIPath = ptr(""), 7000, "/ws", "/api/"
-				o.APIEncoding = "jsonflat"
-				o.MetricsPort, o.PutMethod = 9091, ptr("put")
-				o.WSCompression, o.ResetThrottle, o.ReferenceThrottle = true, 3, 4
+			want: func(c *schema.Config) {
+				fileValues(c)
+				c.NATS.URLs, c.NATS.RootCAs, c.Log.Level = []string{"nats://flag:4222"}, []string{"flag.pem"}, "info"
+				d := c.Listeners["default"]
+				d.Address, d.HeaderAuth, d.AllowOrigin = ":7000", "", []string{"*"}
+				c.Listeners["metrics"].Address = ":9091"
 			},
 		},
-		{
-			name:    "seconds timeout in file",
-			content: `{"requestTimeout": 2}`,
-			want:    func(o *Options) { o.RequestTimeout = 2000 },
-		},
-		{
-			name:    "null pointers use defaults",
-			content: `{"addr": null, "allowOrigin": null, "headerAuth": null}`,
-			want:    func(o *Options) {},
-		},
-		{
-			name:    "empty natsUrl means embedded",
-			content: `{"natsUrl": ""}`,
-			want:    func(o *Options) {},
-		},
-		{name: "syntax error", content: "{\n\t\"port\": 80,\n\t\"addr\": ,\n}", errText: "line 3, column"},
-		{name: "type error", content: `{"port": "80"}`, errText: "cannot unmarshal"},
-		{name: "port out of range", content: `{"port": 70000}`, errText: "error parsing config file"},
-		{name: "invalid value in file", content: `{"wsHeaderAuth": "nodot"}`, errText: "invalid wsHeaderAuth setting (nodot)"},
-		{name: "metrics port clash in file", content: `{"port": 9000, "metricsPort": 9000}`, errText: "invalid metrics port"},
+		{name: "seconds timeout in file", content: `{"requestTimeout": 2}`, want: func(c *schema.Config) { c.NATS.RequestTimeout = ms(2000) }},
+		{name: "null pointers use defaults", content: `{"addr": null, "allowOrigin": null, "headerAuth": null}`, want: func(c *schema.Config) {}},
+		{name: "empty natsUrl means embedded", content: `{"natsUrl": ""}`, want: func(c *schema.Config) {}},
+		{name: "syntax error", content: "{\n\t\"port\": 80,\n\t\"addr\": ,\n}", errText: "config.json:3"},
+		{name: "type error", content: `{"port": "80"}`, errText: "config.json:1: port"},
+		{name: "port out of range", content: `{"port": 70000}`, errText: "config.json:1: port"},
+		{name: "invalid value in file", content: `{"wsHeaderAuth": "nodot"}`, errText: `config.json:1: wsHeaderAuth: invalid resource method "nodot"`},
+		{name: "metrics port clash in file", content: `{"port": 9000, "metricsPort": 9000}`, errText: "metrics port 9000 must be different"},
+		{name: "unknown key", content: `{"port": 9000, "prot": 1}`, errText: `config.json:1: prot: unknown key (did you mean "port"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,40 +283,73 @@ func TestParseOptionsConfigFile(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			args := append([]string{"-c", path}, tt.args...)
-			got, err := parseOptions(args, new(bytes.Buffer))
+			got, _, err := load(append([]string{"-c", path}, tt.args...))
 			if tt.want == nil {
-				if err == nil {
-					t.Fatalf("want an error, got %s", dump(got))
-				}
-				if !strings.Contains(err.Error(), tt.errText) {
-					t.Fatalf("error = %q, want it to contain %q", err, tt.errText)
-				}
-				if !strings.Contains(err.Error(), path) && !strings.HasPrefix(err.Error(), "invalid") {
-					t.Fatalf("error %q does not name the file", err)
+				if err == nil || !strings.Contains(err.Error(), tt.errText) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.errText)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			want := defaultOptions()
-			tt.want(&want)
-			want.ConfigFile = path
-			if !reflect.DeepEqual(*got, want) {
-				t.Errorf("options mismatch\n got: %s\nwant: %s", dump(got), dump(&want))
+			want := defaultConfig(t)
+			tt.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("config mismatch\n got: %s\nwant: %s", dump(got), dump(want))
 			}
 		})
 	}
 }
 
-func TestParseOptionsConfigFileCreated(t *testing.T) {
+// TestNativeConfigFile: --config takes resedge's own format (YAML, TOML,
+// JSON), with flags and the environment over it.
+func TestNativeConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"c.yaml": "nats:\n  urls: [nats://y:4222]\nlisteners:\n  pub:\n    address: 127.0.0.1:9000\n    wsPaths: [/ws, /ws2]\n",
+		"c.toml": "[nats]\nurls = [\"nats://y:4222\"]\n[listeners.pub]\naddress = \"127.0.0.1:9000\"\nwsPaths = [\"/ws\", \"/ws2\"]\n",
+		"c.json": `{"nats": {"urls": ["nats://y:4222"]}, "listeners": {"pub": {"address": "127.0.0.1:9000", "wsPaths": ["/ws", "/ws2"]}}}`,
+	}
+	for name, content := range files {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cl, err := parseCommandLine([]string{"--config", path, "--alloworigin", "https://a.example", "--listeners.pub.maxConnections", "7"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := loadConfig(cl, []string{"RESEDGE_NATS_REQUESTTIMEOUT=5s", "HOME=/root"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := schema.DefaultListener("pub", "127.0.0.1:9000")
+			want.WSPaths, want.AllowOrigin, want.MaxConnections = []string{"/ws", "/ws2"}, []string{"https://a.example"}, 7
+			if len(c.Listeners) != 1 || !reflect.DeepEqual(c.Listeners["pub"], want) {
+				t.Errorf("listeners = %s", dump(c))
+			}
+			if !reflect.DeepEqual(c.NATS.URLs, []string{"nats://y:4222"}) || c.NATS.RequestTimeout.D() != 5*time.Second {
+				t.Errorf("nats = %+v", c.NATS)
+			}
+		})
+	}
+	// A missing YAML file is an error, not created.
+	_, _, err := load([]string{"--config", filepath.Join(dir, "missing.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("missing file: error = %v", err)
+	}
+}
+
+// TestResgateConfigFileCreated: -c with a missing JSON file creates it, as
+// Resgate does, with every Resgate key.
+func TestResgateConfigFileCreated(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "resedge.json")
 	args := []string{"--config", path, "-p", "9000", "--alloworigin", "http://a.com", "--putmethod", "set", "-r", "4"}
 
-	var stderr bytes.Buffer
-	first, err := parseOptions(args, &stderr)
+	first, _, err := load(args)
 	if err != nil {
 		t.Fatalf("unexpected error: %v", err)
 	}
@@ -331,7 +368,6 @@ func TestParseOptionsConfigFileCreated(t *testing.T) {
 		t.Errorf("config file mode = %v, want %v", fi.Mode().Perm(), refInfo.Mode().Perm())
 	}
 
-	// Every Resgate key is written.
 	var keys map[string]any
 	data, _ := os.ReadFile(path)
 	if err := json.Unmarshal(data, &keys); err != nil {
@@ -348,24 +384,25 @@ func TestParseOptionsConfigFileCreated(t *testing.T) {
 	if len(keys) != 27 {
 		t.Errorf("written config has %d keys, want 27:\n%s", len(keys), data)
 	}
-	if keys["natsUrl"] != "" || keys["port"] != float64(9000) || keys["allowOrigin"] != "http://a.com" || keys["requestTimeout"] != float64(4000) {
+	// As Resgate, the timeout is written as given (and read as seconds).
+	if keys["natsUrl"] != "" || keys["port"] != float64(9000) || keys["allowOrigin"] != "http://a.com" || keys["requestTimeout"] != float64(4) {
 		t.Errorf("written config does not hold the flag values:\n%s", data)
 	}
 
-	// Reading the file back without flags gives the same options.
-	second, err := parseOptions([]string{"-c", path}, &stderr)
+	// Reading the file back without flags gives the same configuration.
+	second, _, err := load([]string{"-c", path})
 	if err != nil {
 		t.Fatalf("re-reading the created config: %v", err)
 	}
 	if !reflect.DeepEqual(first, second) {
-		t.Errorf("re-read options differ\nfirst:  %s\nsecond: %s", dump(first), dump(second))
+		t.Errorf("re-read config differs\nfirst:  %s\nsecond: %s", dump(first), dump(second))
 	}
 }
 
-func TestParseOptionsConfigFileUnreadable(t *testing.T) {
+func TestResgateConfigFileUnreadable(t *testing.T) {
 	dir := t.TempDir() // a directory cannot be read as a file
-	_, err := parseOptions([]string{"-c", dir}, new(bytes.Buffer))
-	if err == nil || !strings.Contains(err.Error(), "error loading config file "+dir) {
+	_, _, err := load([]string{"-c", dir})
+	if err == nil || !strings.Contains(err.Error(), "config file "+dir) {
 		t.Fatalf("error = %v, want a load error naming %s", err, dir)
 	}
 	var ue *usageError
@@ -374,61 +411,44 @@ func TestParseOptionsConfigFileUnreadable(t *testing.T) {
 	}
 }
 
-func TestParseOptionsInvalidNotWritten(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "new.json")
-	if _, err := parseOptions([]string{"-c", path, "-i", "bad"}, new(bytes.Buffer)); err == nil {
-		t.Fatal("want an error")
-	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("an invalid configuration was written to %s", path)
-	}
-}
-
-func TestListenAddr(t *testing.T) {
+func TestUsageAndVersionOutput(t *testing.T) {
 	tests := []struct {
-		addr *string
-		port uint16
-		want string
+		args       []string
+		code       int
+		stdout     string // expected in stdout
+		stderr     string // expected in stderr
+		noStdout   bool
+		exactStdot bool
 	}{
-		{nil, 8080, "0.0.0.0:8080"},
-		{ptr(""), 80, ":80"},
-		{ptr("127.0.0.1"), 9000, "127.0.0.1:9000"},
-		{ptr("::1"), 8080, "[::1]:8080"},
+		{args: []string{"--version"}, stdout: "resedge  v" + Version + "\nprotocol v1.2.3\n", exactStdot: true},
+		{args: []string{"version"}, stdout: "resedge  v" + Version + "\nprotocol v1.2.3\n", exactStdot: true},
+		{args: []string{"run", "-v"}, stdout: "resedge  v" + Version + "\nprotocol v1.2.3\n", exactStdot: true},
+		{args: []string{"-h"}, stdout: "Usage: resedge [options]"},
+		{args: []string{"help"}, stdout: "resedge config validate FILE..."},
+		{args: []string{"run", "--help"}, stdout: "--<key.path> <value>"},
+		{args: []string{"--nope"}, code: 1, stderr: "-nope", noStdout: true},
+		{args: []string{"serve"}, code: 1, stderr: `unknown command "serve"`, noStdout: true},
+		{args: []string{"version", "x"}, code: 1, stderr: `unexpected argument "x"`, noStdout: true},
+		{args: []string{"config"}, code: 1, stderr: "missing config command", noStdout: true},
+		{args: []string{"config", "frob"}, code: 1, stderr: `unknown config command "frob"`, noStdout: true},
+		{args: []string{"config", "validate"}, code: 1, stderr: "needs at least one FILE", noStdout: true},
 	}
 	for _, tt := range tests {
-		o := Options{Addr: tt.addr, Port: tt.port}
-		if got := o.ListenAddr(); got != tt.want {
-			t.Errorf("ListenAddr() = %q, want %q", got, tt.want)
+		var stdout, stderr bytes.Buffer
+		if code := run(tt.args, &stdout, &stderr); code != tt.code {
+			t.Errorf("%q: exit code = %d, want %d (stderr %q)", tt.args, code, tt.code, stderr.String())
 		}
-	}
-}
-
-func TestUsageAndVersionOutput(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"--version"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("--version exit code = %d", code)
-	}
-	if got, want := stdout.String(), "resedge  v"+Version+"\nprotocol v1.2.3\n"; got != want {
-		t.Errorf("--version output = %q, want %q", got, want)
-	}
-
-	stdout.Reset()
-	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("-h exit code = %d", code)
-	}
-	if !strings.Contains(stdout.String(), "Usage: resedge [options]") {
-		t.Errorf("-h output lacks the usage line:\n%s", stdout.String())
-	}
-
-	stdout.Reset()
-	stderr.Reset()
-	if code := run([]string{"--nope"}, &stdout, &stderr); code != 1 {
-		t.Fatalf("bad flag exit code = %d, want 1", code)
-	}
-	if !strings.Contains(stderr.String(), "-nope") || !strings.Contains(stderr.String(), "Usage: resedge") {
-		t.Errorf("bad flag stderr lacks the error or usage:\n%s", stderr.String())
-	}
-	if stdout.Len() != 0 {
-		t.Errorf("bad flag wrote to stdout: %q", stdout.String())
+		if tt.exactStdot && stdout.String() != tt.stdout || !strings.Contains(stdout.String(), tt.stdout) {
+			t.Errorf("%q: stdout = %q, want %q", tt.args, stdout.String(), tt.stdout)
+		}
+		if !strings.Contains(stderr.String(), tt.stderr) {
+			t.Errorf("%q: stderr = %q, want %q", tt.args, stderr.String(), tt.stderr)
+		}
+		if tt.code != 0 && !strings.Contains(stderr.String(), "Usage: resedge") {
+			t.Errorf("%q: stderr lacks the usage:\n%s", tt.args, stderr.String())
+		}
+		if tt.noStdout && stdout.Len() != 0 {
+			t.Errorf("%q: wrote to stdout: %q", tt.args, stdout.String())
+		}
 	}
 }

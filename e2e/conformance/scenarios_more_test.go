@@ -77,9 +77,11 @@ var moreScenarios = []scenario{
 	{
 		name:    "token-reset",
 		clients: 2,
+		// Keyed by the full subjects: an auth request left to time out
+		// would make the transcript depend on step timing.
 		replies: map[string]string{
-			"auth.test.login": `{"result":null}`,
-			"auth.test.renew": `{"result":null}`,
+			"auth.test.login.in": `{"result":null}`,
+			"auth.test.renew.x":  `{"result":null}`,
 		},
 		steps: []step{
 			send(0, req(1, "auth.test.login.in")),

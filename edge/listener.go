@@ -1,0 +1,203 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/resedge/resedge/listeners"
+	"github.com/resedge/resedge/resproto"
+	"github.com/resedge/resedge/schema"
+)
+
+// ErrAutomaticTLS is the error for a listener whose TLS settings use ACME,
+// which the configuration accepts but this release cannot serve yet. Such a
+// listener is refused rather than served without TLS.
+var ErrAutomaticTLS = errors.New("automatic TLS not available yet: use certFile and keyFile")
+
+// service serves one listener: a listeners.HTTP or a listeners.Basic.
+type service interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// spec is everything a listener is built from. Two listeners with equal
+// specs are the same listener: a reload keeps it running, with its
+// connections. Comparing what a listener is built from, rather than its
+// configuration keys, makes a change of a named TLS setting, or of the port
+// a redirect points to, a change of every listener it affects.
+type spec struct {
+	// l is the listener's configuration with Name and the TLS reference
+	// cleared (the resolved settings are in tls).
+	l schema.Listener
+	// tls is the listener's TLS settings, nil for none.
+	tls *schema.TLS
+	// httpsPort is a redirect listener's target port.
+	httpsPort int
+	// limits apply to every http listener.
+	limits schema.Limits
+}
+
+// specsOf returns the spec of every listener of cfg, and an error for each
+// listener this release cannot serve (ACME TLS).
+func specsOf(cfg *schema.Config) (map[string]*spec, error) {
+	specs := make(map[string]*spec, len(cfg.Listeners))
+	var errs []error
+	for _, name := range cfg.ListenerNames() {
+		l := cfg.Listeners[name]
+		sp := &spec{l: *l, tls: cfg.ListenerTLS(l)}
+		sp.l.Name, sp.l.TLS = "", nil
+		if l.IsHTTP() {
+			sp.limits = cfg.Engine.Limits
+		}
+		if sp.tls != nil && sp.tls.ACME != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", name, ErrAutomaticTLS))
+		}
+		if l.Kind == schema.KindRedirect {
+			sp.httpsPort = 443
+			if t, ok := cfg.Listeners[l.RedirectTo]; ok {
+				if _, port, err := net.SplitHostPort(t.Address); err == nil {
+					sp.httpsPort, _ = strconv.Atoi(port)
+				}
+			}
+		}
+		specs[name] = sp
+	}
+	return specs, errors.Join(errs...)
+}
+
+// certificate is a listener's static certificate. A reload reads the files
+// again and swaps it in place, so that a renewed certificate is served
+// without closing connections.
+type certificate struct {
+	cur atomic.Pointer[tls.Certificate]
+}
+
+// loadKeyPair reads a certificate and key pair.
+func loadKeyPair(t *schema.TLS) (*tls.Certificate, error) {
+	c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", t.CertFile, t.KeyFile, err)
+	}
+	return &c, nil
+}
+
+// tlsConfig is the server TLS configuration serving c.
+func (c *certificate) tlsConfig() *tls.Config {
+	return &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil },
+		// WebSocket upgrades need HTTP/1.1.
+		NextProtos: []string{"http/1.1"},
+	}
+}
+
+// Verify reports what would keep cfg, a configuration that schema.Load
+// accepted, from running: listeners whose TLS uses ACME, and certificate
+// and key files that cannot be loaded. It neither binds nor connects;
+// Start and Reload check the same and more. Every problem is reported, one
+// per line.
+func Verify(cfg *schema.Config) error {
+	var errs []error
+	for _, name := range cfg.ListenerNames() {
+		l := cfg.Listeners[name]
+		t := cfg.ListenerTLS(l)
+		switch {
+		case t == nil || l.Kind == schema.KindRedirect:
+		case t.ACME != nil:
+			errs = append(errs, fmt.Errorf("listener %q: %w", name, ErrAutomaticTLS))
+		default:
+			if _, err := loadKeyPair(t); err != nil {
+				errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// newService builds the server of a listener.
+func newService(e *resproto.Engine, name string, sp *spec, cert *certificate, log *slog.Logger) (service, error) {
+	l := &sp.l
+	switch l.Kind {
+	case schema.KindMetrics:
+		cfg := listeners.MetricsConfig{Name: name, MaxConnections: l.MaxConnections, Logger: log}
+		if cert != nil {
+			cfg.TLS = cert.tlsConfig()
+		}
+		return listeners.NewMetrics(cfg), nil
+	case schema.KindRedirect:
+		return listeners.NewRedirect(listeners.RedirectConfig{Name: name, HTTPSPort: sp.httpsPort, MaxConnections: l.MaxConnections, Logger: log}), nil
+	}
+	cfg, err := httpConfig(name, l, sp.limits, log)
+	if err != nil {
+		return nil, err
+	}
+	h, err := listeners.NewHTTP(e, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cert == nil {
+		return h, nil
+	}
+	return tlsService{h, cert.tlsConfig()}, nil
+}
+
+// tlsService serves a service over TLS.
+type tlsService struct {
+	service
+	cfg *tls.Config
+}
+
+func (s tlsService) Serve(l net.Listener) error { return s.service.Serve(tls.NewListener(l, s.cfg)) }
+
+// httpConfig is the configuration of an http listener's server.
+func httpConfig(name string, l *schema.Listener, limits schema.Limits, log *slog.Logger) (listeners.HTTPConfig, error) {
+	cfg := listeners.HTTPConfig{
+		Name:           name,
+		WSPaths:        l.WSPaths,
+		NoWebSocket:    len(l.WSPaths) == 0,
+		APIPath:        l.APIPath,
+		NoAPI:          l.APIPath == "",
+		APIEncoding:    l.APIEncoding,
+		WSCompression:  l.WSCompression,
+		PutMethod:      l.PutMethod,
+		DeleteMethod:   l.DeleteMethod,
+		PatchMethod:    l.PatchMethod,
+		Resources:      l.Resources,
+		MaxConnections: l.MaxConnections,
+		MaxMessageSize: int64(limits.MaxMessageSize),
+		WriteTimeout:   limits.WriteTimeout.D(),
+		WriteQueue:     limits.WriteQueue,
+		Logger:         log,
+	}
+	// Every resource is the same as no pattern, without the check.
+	if len(l.Resources) == 1 && l.Resources[0] == ">" {
+		cfg.Resources = nil
+	}
+	if len(l.AllowOrigin) > 0 && !(len(l.AllowOrigin) == 1 && l.AllowOrigin[0] == "*") {
+		origins, err := listeners.ParseAllowOrigin(strings.Join(l.AllowOrigin, ";"))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.AllowOrigin = origins
+	}
+	for _, a := range []struct {
+		set  string
+		dest **listeners.AuthMethod
+	}{{l.HeaderAuth, &cfg.HeaderAuth}, {l.WSHeaderAuth, &cfg.WSHeaderAuth}} {
+		if a.set == "" {
+			continue
+		}
+		i := strings.LastIndexByte(a.set, '.')
+		if i < 0 {
+			return cfg, fmt.Errorf("invalid auth method %q", a.set)
+		}
+		*a.dest = &listeners.AuthMethod{RID: a.set[:i], Method: a.set[i+1:]}
+	}
+	return cfg, nil
+}
