@@ -72,6 +72,7 @@ type world struct {
 	cids     map[string]int
 	unbound  []string
 	counts   map[string]int
+	awaiting *awaitedReply
 
 	httpPending int
 	httpResults []string
@@ -146,6 +147,9 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 					return
 				}
 				w.received[i] = append(w.received[i], canonicalJSON(data))
+				if w.awaiting != nil && w.awaiting.client == i && replyID(data) == w.awaiting.id {
+					w.awaiting = nil
+				}
 				w.mu.Unlock()
 			}
 		}(i, ws)
@@ -159,6 +163,13 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 		case st.http != nil:
 			w.startHTTP(addr, st.http)
 		case st.send != "":
+			// A request with an id is answered before its step is over, so
+			// that a slow reply under load is not taken for the next step's.
+			if id := requestID(st.send); id != "" {
+				w.mu.Lock()
+				w.awaiting = &awaitedReply{client: st.client, id: id}
+				w.mu.Unlock()
+			}
 			w.clients[st.client].WriteMessage(websocket.TextMessage, []byte(st.send))
 		default:
 			w.mu.Lock()
@@ -215,8 +226,9 @@ func (w *world) quiet() {
 		w.mu.Lock()
 		idle := time.Since(w.last)
 		pending := w.httpPending
+		awaiting := w.awaiting != nil
 		w.mu.Unlock()
-		if idle > quietWindow && pending == 0 {
+		if idle > quietWindow && pending == 0 && !awaiting {
 			return
 		}
 	}
@@ -360,3 +372,23 @@ func orderKey(msg string) string {
 	}
 	return m.Event
 }
+
+// awaitedReply is the reply a step waits for: client's reply to id.
+type awaitedReply struct {
+	client int
+	id     string
+}
+
+// requestID returns the id of a client request as JSON text, or "".
+func requestID(msg string) string {
+	var r struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal([]byte(msg), &r) != nil || len(r.ID) == 0 || string(r.ID) == "null" {
+		return ""
+	}
+	return string(r.ID)
+}
+
+// replyID returns the id of a gateway reply as JSON text, or "".
+func replyID(data []byte) string { return requestID(string(data)) }
