@@ -52,6 +52,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/metrics"
 	"github.com/resedge/resedge/resproto"
 	"github.com/resedge/resedge/schema"
 )
@@ -68,6 +69,13 @@ type Server struct {
 	inherited map[string][]*os.File
 	// embeddedPort overrides the embedded NATS server port (tests).
 	embeddedPort int
+	version      string
+	// metrics lives as long as the server: its counters go on across
+	// reloads.
+	metrics *metrics.Metrics
+	// live is what Ready looks at, replaced whole by Start and Reload so
+	// that Ready never waits for their lock.
+	live atomic.Pointer[liveState]
 
 	// mu serializes Start, Reload and Shutdown.
 	mu       sync.Mutex
@@ -98,6 +106,12 @@ type listener struct {
 	stopping atomic.Bool
 }
 
+// liveState is the running NATS connection and listeners, for Ready.
+type liveState struct {
+	nc        *nats.Conn
+	listeners []*listener
+}
+
 // Option configures a Server.
 type Option func(*Server)
 
@@ -106,6 +120,11 @@ type Option func(*Server)
 // "systemd:<name>" serves the ones whose name is <name>.
 func WithSockets(files []*os.File) Option {
 	return func(s *Server) { s.inherited = inheritedSockets(files) }
+}
+
+// WithVersion sets the version reported by the resgate_info metric.
+func WithVersion(v string) Option {
+	return func(s *Server) { s.version = v }
 }
 
 // New returns a server for cfg, a configuration schema.Load (or
@@ -118,7 +137,51 @@ func New(cfg *schema.Config, log *slog.Logger, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	s.metrics = metrics.New(s.version, resproto.Protocol)
 	return s
+}
+
+// Metrics returns the server's metrics, served by its metrics listeners.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
+// publishLive makes the running listeners what Ready looks at. Call with
+// mu held.
+func (s *Server) publishLive() {
+	st := &liveState{nc: s.nc}
+	for _, name := range sortedKeys(s.running) {
+		st.listeners = append(st.listeners, s.running[name])
+	}
+	s.live.Store(st)
+}
+
+// Ready returns nil while the server can serve clients: started and not
+// shutting down (it is not ready from the moment Shutdown begins, while
+// listeners drain), connected to NATS (not while it reconnects), and
+// every listener serving. It is what a metrics listener's /readyz
+// reports. It never blocks.
+func (s *Server) Ready() error {
+	st := s.live.Load()
+	switch {
+	case s.isStopping():
+		return errors.New("shutting down")
+	case st == nil:
+		return errors.New("not started")
+	case !st.nc.IsConnected():
+		return errors.New("NATS not connected (" + st.nc.Status().String() + ")")
+	}
+	for _, l := range st.listeners {
+		select {
+		case <-l.done:
+			if !l.stopping.Load() {
+				return fmt.Errorf("listener %q not serving", l.name)
+			}
+		default:
+		}
+	}
+	return nil
 }
 
 // Start opens every listener's socket, connects to NATS (starting the
@@ -158,7 +221,9 @@ func (s *Server) Start() error {
 		abort()
 		return err
 	}
-	eng, err := resproto.New(nc, engineConfig(s.cfg, s.log))
+	ecfg := engineConfig(s.cfg, s.log)
+	ecfg.Observer = s.metrics
+	eng, err := resproto.New(nc, ecfg)
 	if err != nil {
 		abort()
 		closeNATS(nc, embedded)
@@ -173,7 +238,7 @@ func (s *Server) Start() error {
 		s.fail(errors.New("lost NATS connection"))
 	})
 	for _, l := range pend {
-		if l.svc, err = newService(eng, l.name, l.spec, l.cert, s.log); err != nil {
+		if l.svc, err = s.newService(eng, l); err != nil {
 			abort()
 			eng.Close()
 			closeNATS(nc, embedded)
@@ -184,6 +249,7 @@ func (s *Server) Start() error {
 		s.serve(l)
 	}
 	s.started = true
+	s.publishLive()
 	s.warnUnusedSockets()
 	return nil
 }
@@ -250,12 +316,13 @@ func (s *Server) stop(ctx context.Context, l *listener, keepSocket bool) {
 // restart, or has a listener that cannot start (a port in use, a missing
 // certificate…). It returns once removed and changed listeners have
 // drained (at most ReloadDrainTimeout).
-func (s *Server) Reload(cfg *schema.Config) error {
+func (s *Server) Reload(cfg *schema.Config) (err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started || s.isStopping() {
 		return errors.New("edge: server not running")
 	}
+	defer func() { s.metrics.Reload(err == nil) }()
 	if err := schema.Validate(cfg); err != nil {
 		return err
 	}
@@ -312,7 +379,7 @@ func (s *Server) Reload(cfg *schema.Config) error {
 			return err
 		}
 		started = append(started, l)
-		if l.svc, err = newService(s.engine, name, l.spec, l.cert, s.log); err != nil {
+		if l.svc, err = s.newService(s.engine, l); err != nil {
 			abort()
 			return fmt.Errorf("listener %q: %w", name, err)
 		}
@@ -342,6 +409,7 @@ func (s *Server) Reload(cfg *schema.Config) error {
 	for _, l := range started {
 		s.serve(l)
 	}
+	s.publishLive()
 	wg.Wait()
 	s.cfg = cfg
 	s.warnUnusedSockets()
@@ -388,20 +456,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.started = false
-	// Stop accepting everywhere first, then drain.
-	for _, l := range s.running {
-		l.stopping.Store(true)
-		l.sock.close()
+	// Client listeners stop accepting first, then drain. Metrics listeners
+	// serve until they have drained, so that /readyz answers "not ready"
+	// (Ready is false from the start of Shutdown) while they do.
+	var clients, observers []*listener
+	for _, name := range sortedKeys(s.running) {
+		l := s.running[name]
+		if l.spec.l.Kind == schema.KindMetrics {
+			observers = append(observers, l)
+		} else {
+			clients = append(clients, l)
+		}
 	}
-	var wg sync.WaitGroup
-	for _, l := range s.running {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.stop(ctx, l, true)
-		}()
+	for _, group := range [][]*listener{clients, observers} {
+		for _, l := range group {
+			l.stopping.Store(true)
+			l.sock.close()
+		}
+		var wg sync.WaitGroup
+		for _, l := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.stop(ctx, l, true)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	s.running = map[string]*listener{}
 	s.engine.Close()
 	closeNATS(s.nc, s.embedded)

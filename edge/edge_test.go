@@ -304,7 +304,9 @@ func TestListenerKinds(t *testing.T) {
 		location, body                 string
 	}{
 		{listener: "metrics", method: "GET", target: "/healthz", status: 200, body: "ok"},
-		{listener: "metrics", method: "GET", target: "/metrics", status: 404},
+		{listener: "metrics", method: "GET", target: "/metrics", status: 200},
+		{listener: "metrics", method: "GET", target: "/readyz", status: 200, body: "ok"},
+		{listener: "metrics", method: "GET", target: "/nope", status: 404},
 		{listener: "metrics", method: "POST", target: "/healthz", status: 405},
 		{listener: "to443", method: "GET", target: "/a/b?c=d", host: "example.com", status: 301, location: "https://example.com/a/b?c=d"},
 		{listener: "to443", method: "GET", target: "/", host: "example.com:8080", status: 301, location: "https://example.com/"},

@@ -120,12 +120,19 @@ func Verify(cfg *schema.Config) error {
 	return errors.Join(errs...)
 }
 
-// newService builds the server of a listener.
-func newService(e *resproto.Engine, name string, sp *spec, cert *certificate, log *slog.Logger) (service, error) {
+// newService builds the server of listener ln.
+func (s *Server) newService(e *resproto.Engine, ln *listener) (service, error) {
+	name, sp, cert, log := ln.name, ln.spec, ln.cert, s.log
 	l := &sp.l
 	switch l.Kind {
 	case schema.KindMetrics:
-		cfg := listeners.MetricsConfig{Name: name, MaxConnections: l.MaxConnections, Logger: log}
+		cfg := listeners.MetricsConfig{
+			Name:           name,
+			MaxConnections: l.MaxConnections,
+			Logger:         log,
+			Metrics:        s.metrics.Handler(),
+			Ready:          s.Ready,
+		}
 		if cert != nil {
 			cfg.TLS = cert.tlsConfig()
 		}
@@ -137,6 +144,7 @@ func newService(e *resproto.Engine, name string, sp *spec, cert *certificate, lo
 	if err != nil {
 		return nil, err
 	}
+	cfg.Metrics = s.metrics
 	h, err := listeners.NewHTTP(e, cfg)
 	if err != nil {
 		return nil, err

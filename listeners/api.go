@@ -57,6 +57,7 @@ func (h *HTTP) serveAPI(w http.ResponseWriter, r *http.Request) {
 	var rid, method string
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		h.cfg.Metrics.APIRequest(r.Method)
 		rid = pathToRID(path, r.URL.RawQuery, prefix)
 		if !resproto.IsValidRID(rid) {
 			h.writeNotFound(w)
@@ -73,6 +74,7 @@ func (h *HTTP) serveAPI(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	case http.MethodPost:
+		h.cfg.Metrics.APIRequest(r.Method)
 		rid, method = pathToRIDMethod(path, r.URL.RawQuery, prefix)
 	default:
 		switch r.Method {
@@ -89,6 +91,7 @@ func (h *HTTP) serveAPI(w http.ResponseWriter, r *http.Request) {
 			h.errorResponse(resproto.ErrMethodNotAllowed).write(w, h.enc)
 			return
 		}
+		h.cfg.Metrics.APIRequest(r.Method)
 		rid = pathToRID(path, r.URL.RawQuery, prefix)
 	}
 	h.serveCall(w, r, rid, method)

@@ -34,19 +34,44 @@ type MetricsConfig struct {
 	TLS *tls.Config
 	// Logger receives the listener's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics serves GET /metrics; nil answers it 404.
+	Metrics http.Handler
+	// Ready reports whether the server is ready to serve clients, for GET
+	// /readyz: nil when it is, else why not. A nil Ready is always ready.
+	Ready func() error
 }
 
-// NewMetrics creates a metrics listener. For now it serves only GET
-// /healthz, answered 200 "ok" while the process runs, for load balancers
-// and probes; /metrics (OpenMetrics) comes with the observability work.
+// NewMetrics creates a metrics listener. It serves:
+//
+//   - GET /healthz: 200 "ok" while the process runs (liveness);
+//   - GET /readyz: 200 "ok" while cfg.Ready reports ready, else 503 with
+//     the reason (readiness: take the instance out of a load balancer);
+//   - GET /metrics: cfg.Metrics (Prometheus/OpenMetrics).
+//
 // Every other path is 404.
 func NewMetrics(cfg MetricsConfig) *Basic {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	text := func(w http.ResponseWriter, status int, body string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		w.Write([]byte("ok"))
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		text(w, http.StatusOK, "ok")
 	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready != nil {
+			if err := cfg.Ready(); err != nil {
+				text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				return
+			}
+		}
+		text(w, http.StatusOK, "ok")
+	})
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	b := newBasic(cfg.Name, cfg.MaxConnections, cfg.Logger, mux)
 	b.tls = cfg.TLS
 	return b

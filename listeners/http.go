@@ -4,6 +4,7 @@
 package listeners
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/resedge/resedge/metrics"
 	"github.com/resedge/resedge/resproto"
 )
 
@@ -60,6 +62,9 @@ type HTTPConfig struct {
 	WriteQueue int
 	// Logger receives the listener's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when not nil, counts the listener's connections, requests
+	// and messages.
+	Metrics *metrics.Metrics
 
 	// APIEncoding is how the HTTP API encodes resources: "json" (the
 	// default: references as objects with an href and the resource) or
@@ -270,6 +275,11 @@ func (h *HTTP) Serve(l net.Listener) error {
 // ServeHTTP routes a request, as Resgate does: the exact WebSocket path
 // first, then the API prefix, else 404 system.notFound.
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Metrics != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		defer sw.count(h.cfg.Metrics, h.cfg.Name, r.Method)
+		w = sw
+	}
 	if r.RequestURI == "*" {
 		if r.ProtoAtLeast(1, 1) {
 			w.Header().Set("Connection", "close")
@@ -327,4 +337,62 @@ func (h *HTTP) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// statusWriter records the status of a response, for metrics. A hijacked
+// connection (a WebSocket upgrade) counts as 101 when it is hijacked, not
+// when the connection ends.
+type statusWriter struct {
+	http.ResponseWriter
+	status  int
+	counted bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Hijack implements http.Hijacker, for WebSocket upgrades.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("listeners: response cannot be hijacked")
+	}
+	c, rw, err := hj.Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
+
+// Flush implements http.Flusher.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) count(m *metrics.Metrics, listener, method string) {
+	if w.counted {
+		return
+	}
+	w.counted = true
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	m.HTTPRequest(listener, method, status)
 }

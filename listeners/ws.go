@@ -95,6 +95,13 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.attach(ws)
+	if sw, ok := w.(*statusWriter); ok {
+		// The upgrade is answered: count it now, not when the connection
+		// ends.
+		sw.count(h.cfg.Metrics, h.cfg.Name, r.Method)
+	}
+	h.cfg.Metrics.WSConnected(h.cfg.Name)
+	defer h.cfg.Metrics.WSDisconnected(h.cfg.Name)
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	stopping = h.stopping
@@ -218,6 +225,7 @@ func (c *wsConn) Send(m *resproto.Message) {
 		ws := c.ws
 		c.mu.Unlock()
 		c.h.log.Warn("closing slow consumer: write queue full", "cid", c.conn.CID(), "queued", c.h.cfg.WriteQueue)
+		c.h.cfg.Metrics.SlowConsumer(c.h.cfg.Name)
 		if ws != nil { // else attach closes it
 			// Close off the caller's goroutine: the close frame may itself
 			// wait for the stalled client.
@@ -278,6 +286,7 @@ func (c *wsConn) writeLoop() {
 				c.ws.Close()
 				return
 			}
+			c.h.cfg.Metrics.MessageDelivered(c.h.cfg.Name)
 		}
 	}
 }

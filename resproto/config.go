@@ -58,6 +58,9 @@ type Config struct {
 	// Trace logs every client and NATS message at debug level with a
 	// direction marker, as Resgate's -V does.
 	Trace bool
+
+	// Observer, when not nil, receives the engine's events for metrics.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {

@@ -142,6 +142,7 @@ func (c *Conn) HandleMessage(data []byte) {
 	if err := json.Unmarshal(data, &r); err != nil || r.ID == nil {
 		c.log.Debug("malformed client message", "error", err)
 		if c.e.cfg.ReplyMalformed {
+			c.e.countError(ErrInvalidRequest)
 			c.send(errorMessage(r.ID, ErrInvalidRequest))
 		}
 		return
@@ -157,6 +158,7 @@ func (c *Conn) handleRequest(r *clientRequest) {
 	id := *r.ID
 	reply := func(result any, err error) {
 		if err != nil {
+			c.e.countError(err)
 			c.send(errorMessage(r.ID, err))
 		} else {
 			c.send(replyMessage(id, result))

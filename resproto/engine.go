@@ -30,6 +30,7 @@ type Engine struct {
 	closed bool
 
 	requests RequestCounts
+	obs      Observer // nil: none
 }
 
 // RequestCounts counts client requests by type, for metrics.
@@ -54,6 +55,10 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 		mq:    m,
 		cache: newCache(m, cfg),
 		conns: make(map[string]*Conn),
+		obs:   cfg.Observer,
+	}
+	if o := cfg.Observer; o != nil {
+		e.cache.metrics = CacheMetrics{Resources: o.CacheResources, Subscriptions: o.CacheSubscriptions}
 	}
 	if e.sysSub, err = m.subscribe("system.*", e.handleSystemEvent); err != nil {
 		m.close()
@@ -69,7 +74,8 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 // Requests returns the engine's client request counters.
 func (e *Engine) Requests() *RequestCounts { return &e.requests }
 
-// SetCacheMetrics sets callbacks for the cache gauges. Call before use.
+// SetCacheMetrics sets callbacks for the cache gauges, in place of those of
+// Config.Observer. Call before use.
 func (e *Engine) SetCacheMetrics(m CacheMetrics) { e.cache.metrics = m }
 
 func (e *Engine) countRequest(action string) {
@@ -81,9 +87,22 @@ func (e *Engine) countRequest(action string) {
 	case "unsubscribe":
 		e.requests.Unsubscribe.Add(1)
 	case "call", "new":
+		action = "call"
 		e.requests.Call.Add(1)
 	case "auth":
 		e.requests.Auth.Add(1)
+	default:
+		return
+	}
+	if e.obs != nil {
+		e.obs.ClientRequest(action)
+	}
+}
+
+// countError reports an error sent to a client.
+func (e *Engine) countError(err error) {
+	if e.obs != nil {
+		e.obs.ClientError(ToError(err).Code)
 	}
 }
 

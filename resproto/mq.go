@@ -43,6 +43,7 @@ type mq struct {
 	log     *slog.Logger
 	trace   bool
 	timeout time.Duration
+	obs     Observer // nil: none
 
 	ch       chan *nats.Msg
 	inbox    string // "_INBOX.<nuid>." prefix of every reply subject
@@ -63,6 +64,7 @@ func newMQ(nc *nats.Conn, cfg Config) (*mq, error) {
 		log:      cfg.Logger,
 		trace:    cfg.Trace,
 		timeout:  cfg.RequestTimeout,
+		obs:      cfg.Observer,
 		ch:       make(chan *nats.Msg, cfg.BufferSize),
 		inbox:    "_INBOX." + nuid.Next() + ".",
 		pending:  make(map[string]*pendingRequest),
@@ -117,6 +119,14 @@ func (m *mq) unsubscribe(sub *nats.Subscription) {
 // reply or an error. cb never runs on the caller's goroutine (it runs on the
 // dispatcher, a timer or a goroutine of its own) and must not block.
 func (m *mq) request(subject string, data []byte, cb replyFunc) {
+	if m.obs != nil {
+		start, inner := time.Now(), cb
+		kind, _, _ := strings.Cut(subject, ".")
+		cb = func(data []byte, err error) {
+			m.obs.NATSRequest(kind, time.Since(start), err)
+			inner(data, err)
+		}
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -189,6 +199,9 @@ func (m *mq) dispatch() {
 		if m.trace {
 			m.log.Debug("=>> " + msg.Subject + ": " + string(msg.Data))
 		}
+		if m.obs != nil {
+			m.obs.NATSEvent(eventKind(msg.Subject))
+		}
 		h(msg.Subject, msg.Data)
 	}
 }
@@ -260,4 +273,17 @@ func (m *mq) close() {
 	}
 	close(m.quit)
 	<-m.done
+}
+
+// eventKind is the Observer.NATSEvent kind of an event subject.
+func eventKind(subject string) string {
+	switch {
+	case strings.HasPrefix(subject, "event."):
+		return "resource"
+	case strings.HasPrefix(subject, "system."):
+		return "system"
+	case strings.HasPrefix(subject, "conn."):
+		return "conn"
+	}
+	return "other"
 }

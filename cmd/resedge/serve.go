@@ -53,7 +53,7 @@ func serve(cl *commandLine, cfg *schema.Config, stderr io.Writer) int {
 	// Sockets passed by systemd (socket activation). The environment is
 	// cleared so that nothing started later takes them for its own.
 	sockets := activation.Files(true)
-	s := edge.New(cfg, log, edge.WithSockets(sockets))
+	s := edge.New(cfg, log, edge.WithSockets(sockets), edge.WithVersion(Version))
 	if err := s.Start(); err != nil {
 		log.Error("Failed to start server", "error", err)
 		notify.send("STATUS=Failed to start: " + oneLine(err))
@@ -72,7 +72,9 @@ loop:
 			log.Info("Reloading configuration")
 			next, err := loadConfig(cl, os.Environ(), func(w string) { log.Warn(w) })
 			if err == nil {
-				err = s.Reload(next)
+				err = s.Reload(next) // counts itself in the reload metric
+			} else {
+				s.Metrics().Reload(false)
 			}
 			if err != nil {
 				log.Error("Reload failed; still running the previous configuration", "error", err)
