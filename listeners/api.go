@@ -174,7 +174,7 @@ type apiCall struct {
 // waits for the response, the client going away, or RequestWait.
 func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *resproto.Conn, a *apiCall)) {
 	hi := &resproto.HTTPInfo{Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr, URI: r.RequestURI}
-	c, err := h.e.NewConn(discardTransport{}, hi, false)
+	c, err := h.e.NewConn(discardTransport{}, hi, false, resproto.WithConnLogger(h.log))
 	if err != nil {
 		h.errorResponse(resproto.ErrServiceUnavailable).write(w, h.enc)
 		return
@@ -200,10 +200,12 @@ func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *re
 	select {
 	case resp := <-a.done:
 		resp.write(w, h.enc)
+		h.log.Debug("HTTP request", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path, "status", resp.status)
 	case <-r.Context().Done():
 		// The client is gone; nobody to answer.
+		h.log.Debug("HTTP request abandoned by the client", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path)
 	case <-timer.C:
-		h.log.Warn("HTTP request took too long, answering with a timeout", "method", r.Method, "uri", r.RequestURI, "wait", h.cfg.RequestWait)
+		h.log.Warn("HTTP request took too long, answering with a timeout", "cid", c.CID(), "method", r.Method, "uri", r.RequestURI, "wait", h.cfg.RequestWait)
 		h.errorResponse(resproto.ErrTimeout).write(w, h.enc)
 	}
 }

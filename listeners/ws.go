@@ -61,7 +61,7 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	// the upgrade succeeds.
 	c := &wsConn{h: h}
 	hi := &resproto.HTTPInfo{Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr, URI: r.RequestURI}
-	conn, err := h.e.NewConn(c, hi, true)
+	conn, err := h.e.NewConn(c, hi, true, resproto.WithConnLogger(h.log))
 	if err != nil {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
@@ -91,7 +91,7 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws, err := h.upgrader.Upgrade(w, r, respHeader)
 	if err != nil {
 		conn.Dispose()
-		h.log.Debug("websocket upgrade failed", "error", err, "remote", r.RemoteAddr)
+		h.log.Debug("websocket upgrade failed", "cid", conn.CID(), "error", err, "remote", r.RemoteAddr)
 		return
 	}
 	c.attach(ws)

@@ -136,11 +136,20 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler serves the metrics, in the OpenMetrics text format to scrapers
 // that ask for it (Prometheus does) and in the Prometheus text format
 // otherwise. A nil *Metrics serves 404.
+//
+// OpenMetrics output carries counters' _created samples, as Resgate's does,
+// so that a scrape of resedge has every series a scrape of Resgate has.
+// Resgate's two info families (go and resgate) come out as gauges, the
+// only form client_golang has for them; their samples, go_info and
+// resgate_info with value 1, are the same.
 func (m *Metrics) Handler() http.Handler {
 	if m == nil {
 		return http.NotFoundHandler()
 	}
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		EnableOpenMetrics:                   true,
+		EnableOpenMetricsTextCreatedSamples: true,
+	})
 }
 
 // ClientRequest implements resproto.Observer.

@@ -111,7 +111,9 @@ func (e *Engine) countError(err error) {
 // clients start at the legacy protocol 1.1.1 until they send a version
 // request; legacy is false for connections that speak the latest version
 // from the start (HTTP requests).
-func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool) (*Conn, error) {
+//
+// Options may replace defaults, such as the logger.
+func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool, opts ...ConnOption) (*Conn, error) {
 	c := &Conn{
 		e:        e,
 		cid:      xid.New().String(),
@@ -123,7 +125,13 @@ func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool) (*Conn, error) 
 	if legacy {
 		c.protocol = versionLegacyDefault
 	}
-	c.log = e.log.With("cid", c.cid)
+	log := e.log
+	for _, o := range opts {
+		if o.log != nil {
+			log = o.log
+		}
+	}
+	c.log = log.With("cid", c.cid)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -132,6 +140,17 @@ func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool) (*Conn, error) 
 	e.conns[c.cid] = c
 	return c, nil
 }
+
+// ConnOption is an option of NewConn.
+type ConnOption struct {
+	log *slog.Logger
+}
+
+// WithConnLogger makes a connection log to l (with its connection ID
+// added) instead of the engine's logger, so that the listener that made it
+// can add attributes of its own, such as its name, to every line the
+// connection logs.
+func WithConnLogger(l *slog.Logger) ConnOption { return ConnOption{log: l} }
 
 func (e *Engine) removeConn(c *Conn) {
 	e.mu.Lock()
