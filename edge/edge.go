@@ -38,7 +38,6 @@ package edge
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +54,7 @@ import (
 	"github.com/resedge/resedge/metrics"
 	"github.com/resedge/resedge/resproto"
 	"github.com/resedge/resedge/schema"
+	"github.com/resedge/resedge/tlsmgr"
 )
 
 // ReloadDrainTimeout bounds how long a reload waits for the HTTP requests in
@@ -69,7 +69,14 @@ type Server struct {
 	inherited map[string][]*os.File
 	// embeddedPort overrides the embedded NATS server port (tests).
 	embeddedPort int
-	version      string
+	// reconnectWait overrides the NATS reconnect backoff, min and max
+	// (WithNATSReconnectWait).
+	reconnectWait [2]time.Duration
+
+	version string
+	// tlsOpts configures tls, the certificate manager created by Start.
+	tlsOpts tlsmgr.Options
+	tls     *tlsmgr.Manager
 	// metrics lives as long as the server: its counters go on across
 	// reloads.
 	metrics *metrics.Metrics
@@ -97,7 +104,7 @@ type Server struct {
 type listener struct {
 	name string
 	spec *spec
-	cert *certificate // nil without TLS
+	cert *tlsmgr.Cert // nil without TLS
 	sock *socket
 	svc  service
 	done chan struct{} // closed when svc.Serve returns
@@ -109,6 +116,7 @@ type listener struct {
 // liveState is the running NATS connection and listeners, for Ready.
 type liveState struct {
 	nc        *nats.Conn
+	engine    *resproto.Engine
 	listeners []*listener
 }
 
@@ -120,6 +128,13 @@ type Option func(*Server)
 // "systemd:<name>" serves the ones whose name is <name>.
 func WithSockets(files []*os.File) Option {
 	return func(s *Server) { s.inherited = inheritedSockets(files) }
+}
+
+// WithTLSOptions sets the options of the server's certificate manager
+// (tests shorten its intervals). Its Logger and Expiry default to the
+// server's logger and metrics.
+func WithTLSOptions(o tlsmgr.Options) Option {
+	return func(s *Server) { s.tlsOpts = o }
 }
 
 // WithVersion sets the version reported by the resgate_info metric.
@@ -150,7 +165,7 @@ func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 // publishLive makes the running listeners what Ready looks at. Call with
 // mu held.
 func (s *Server) publishLive() {
-	st := &liveState{nc: s.nc}
+	st := &liveState{nc: s.nc, engine: s.engine}
 	for _, name := range sortedKeys(s.running) {
 		st.listeners = append(st.listeners, s.running[name])
 	}
@@ -171,6 +186,8 @@ func (s *Server) Ready() error {
 		return errors.New("not started")
 	case !st.nc.IsConnected():
 		return errors.New("NATS not connected (" + st.nc.Status().String() + ")")
+	case !st.engine.Online():
+		return errors.New("NATS connection back, engine not serving yet")
 	}
 	for _, l := range st.listeners {
 		select {
@@ -195,10 +212,21 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("edge: server already started")
 	}
-	specs, err := specsOf(s.cfg)
-	if err != nil {
-		return err
+	specs := specsOf(s.cfg)
+	opts := s.tlsOpts
+	if opts.Logger == nil {
+		opts.Logger = s.log
 	}
+	if opts.Expiry == nil {
+		opts.Expiry = s.metrics
+	}
+	s.tls = tlsmgr.New(opts)
+	ok := false
+	defer func() {
+		if !ok {
+			s.tls.Close()
+		}
+	}()
 	var pend []*listener
 	abort := func() {
 		for _, l := range pend {
@@ -216,7 +244,7 @@ func (s *Server) Start() error {
 		pend = append(pend, l)
 	}
 
-	nc, embedded, err := connectNATS(s.cfg.NATS, s.embeddedPort, s.cfg.Log.Level == "debug", s.log)
+	nc, embedded, err := connectNATS(s.cfg.NATS, s.embeddedPort, s.cfg.Log.Level == "debug", s.log, s.natsOptions()...)
 	if err != nil {
 		abort()
 		return err
@@ -237,6 +265,7 @@ func (s *Server) Start() error {
 		}
 		s.fail(errors.New("lost NATS connection"))
 	})
+	s.watchOutage(nc, eng)
 	for _, l := range pend {
 		if l.svc, err = s.newService(eng, l); err != nil {
 			abort()
@@ -248,10 +277,24 @@ func (s *Server) Start() error {
 	for _, l := range pend {
 		s.serve(l)
 	}
+	// Listeners serve: ACME challenges can reach them.
+	s.tls.Commit(certsOf(pend))
+	ok = true
 	s.started = true
 	s.publishLive()
 	s.warnUnusedSockets()
 	return nil
+}
+
+// certsOf returns the certificates of listeners with TLS.
+func certsOf(ls []*listener) []*tlsmgr.Cert {
+	var certs []*tlsmgr.Cert
+	for _, l := range ls {
+		if l.cert != nil {
+			certs = append(certs, l.cert)
+		}
+	}
+	return certs
 }
 
 // prepare makes what a listener needs before it can serve: its certificate
@@ -260,12 +303,11 @@ func (s *Server) Start() error {
 func (s *Server) prepare(name string, sp *spec, reuse map[string]*socket) (*listener, error) {
 	l := &listener{name: name, spec: sp, done: make(chan struct{})}
 	if sp.tls != nil && sp.l.Kind != schema.KindRedirect {
-		c, err := loadKeyPair(sp.tls)
+		c, err := s.tls.Prepare(name, sp.tls)
 		if err != nil {
 			return nil, fmt.Errorf("listener %q: %w", name, err)
 		}
-		l.cert = &certificate{}
-		l.cert.cur.Store(c)
+		l.cert = c
 	}
 	// Port 0 asks for any free port: a new one, not the old one.
 	if sock, ok := reuse[sp.l.Address]; ok && !strings.HasSuffix(sp.l.Address, ":0") {
@@ -329,10 +371,7 @@ func (s *Server) Reload(cfg *schema.Config) (err error) {
 	if keys := restartKeys(s.cfg, cfg); len(keys) > 0 {
 		return fmt.Errorf("%s cannot change while running; restart resedge to apply %s (nothing was changed)", strings.Join(keys, ", "), pluralIt(len(keys)))
 	}
-	specs, err := specsOf(cfg)
-	if err != nil {
-		return err
-	}
+	specs := specsOf(cfg)
 
 	// Sort the running listeners into kept and stopped; the sockets of
 	// stopped ones may be taken over by new ones at the same address.
@@ -358,16 +397,18 @@ func (s *Server) Reload(cfg *schema.Config) (err error) {
 			}
 		}
 	}
-	certs := make(map[*listener]*tls.Certificate, len(kept))
+	// Kept listeners read their certificate files again (swapped in on
+	// Commit): a reload picks up renewed certificates.
+	var certs []*tlsmgr.Cert
 	for _, l := range kept {
 		if l.cert == nil {
 			continue
 		}
-		c, err := loadKeyPair(l.spec.tls)
+		c, err := s.tls.Prepare(l.name, l.spec.tls)
 		if err != nil {
 			return fmt.Errorf("listener %q: %w", l.name, err)
 		}
-		certs[l] = c
+		certs = append(certs, c)
 	}
 	for _, name := range cfg.ListenerNames() {
 		if l := s.running[name]; l != nil && containsListener(kept, l) {
@@ -387,9 +428,6 @@ func (s *Server) Reload(cfg *schema.Config) (err error) {
 
 	// Apply. Stopped listeners drain concurrently; a socket handed over
 	// stays open.
-	for l, c := range certs {
-		l.cert.cur.Store(c)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), ReloadDrainTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -409,6 +447,7 @@ func (s *Server) Reload(cfg *schema.Config) (err error) {
 	for _, l := range started {
 		s.serve(l)
 	}
+	s.tls.Commit(append(certs, certsOf(started)...))
 	s.publishLive()
 	wg.Wait()
 	s.cfg = cfg
@@ -484,6 +523,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Wait()
 	}
 	s.running = map[string]*listener{}
+	s.tls.Close()
 	s.engine.Close()
 	closeNATS(s.nc, s.embedded)
 	return ctx.Err()
@@ -571,6 +611,7 @@ func engineConfig(cfg *schema.Config, log *slog.Logger) resproto.Config {
 		ReplyMalformed:    e.ReplyMalformed,
 		Trace:             cfg.Log.Trace,
 		Logger:            log,
+		Outage:            outageMode(cfg.NATS.Outage),
 	}
 	if c.UnsubscribeDelay == 0 {
 		c.UnsubscribeDelay = -1 // resproto: negative evicts at once

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -123,14 +124,15 @@ func TestReload(t *testing.T) {
 			serving: []string{"a", "b"},
 		},
 		{
-			name:   "automatic TLS",
+			name:   "ACME CA roots that cannot be read",
 			before: ab,
 			after: func(e *env, a addrs) *schema.Config {
 				b := listenerAt("b", a["b"])
-				b.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{Domains: []string{"x.example.com"}, AltTLSALPNPort: 8443}}}
+				b.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{Domains: []string{"x.example.com"}, AltTLSALPNPort: 8443,
+					CARoots: []string{"/nonexistent/ca.pem"}, Storage: e.t.TempDir()}}}
 				return e.config(listenerAt("a", a["a"]), b)
 			},
-			wantErr: `listener "b": automatic TLS not available yet`,
+			wantErr: `listener "b": CA root file /nonexistent/ca.pem does not exist`,
 			open:    []string{"a", "b"},
 			serving: []string{"a", "b"},
 		},
@@ -142,7 +144,7 @@ func TestReload(t *testing.T) {
 				b.TLS = &schema.TLSRef{Inline: &schema.TLS{CertFile: "/nonexistent/c.pem", KeyFile: "/nonexistent/k.pem"}}
 				return e.config(listenerAt("a", a["a"]), listenerAt("c", a["c"]), b)
 			},
-			wantErr: `listener "b": TLS certificate /nonexistent/c.pem and key /nonexistent/k.pem: open /nonexistent/c.pem: no such file or directory`,
+			wantErr: `listener "b": certificate file /nonexistent/c.pem does not exist`,
 			open:    []string{"a", "b"},
 			serving: []string{"a", "b"},
 			refused: []string{"c"},
@@ -270,7 +272,7 @@ func TestReloadRenewsCertificate(t *testing.T) {
 	// A certificate that cannot be read fails the reload, and the old one
 	// is still served.
 	os.WriteFile(certFile, []byte("not a certificate"), 0o600)
-	if err := s.Reload(cfg); err == nil || !strings.Contains(err.Error(), `listener "secure": TLS certificate`) {
+	if err := s.Reload(cfg); err == nil || !strings.Contains(err.Error(), `listener "secure": certificate file `+certFile+` holds no PEM certificate`) {
 		t.Fatalf("Reload with a broken certificate: %v", err)
 	}
 	if got := serialNow(); got != serial2.String() {
@@ -342,7 +344,9 @@ func TestStart(t *testing.T) {
 	}
 	defer taken.Close()
 	acme := listenerAt("auto", localAddr(t))
-	acme.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{Domains: []string{"x.example.com"}}}}
+	notDir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notDir, nil, 0o600)
+	acme.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{Domains: []string{"x.example.com"}, Storage: filepath.Join(notDir, "certmagic")}}}
 	tests := []struct {
 		name    string
 		ls      []*schema.Listener
@@ -350,7 +354,7 @@ func TestStart(t *testing.T) {
 	}{
 		{"port in use", []*schema.Listener{listenerAt("free", localAddr(t)), listenerAt("busy", taken.Addr().String())},
 			`listener "busy": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
-		{"automatic TLS", []*schema.Listener{acme}, `listener "auto": automatic TLS not available yet`},
+		{"ACME storage that cannot be created", []*schema.Listener{acme}, `listener "auto": ACME storage directory ` + notDir + `/certmagic cannot be created: mkdir ` + notDir + `: not a directory`},
 		{"no systemd socket", []*schema.Listener{listenerAt("sd", "systemd:public")},
 			`listener "sd": no socket named "public" was passed by systemd (it passed none`},
 	}

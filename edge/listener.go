@@ -9,17 +9,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/resedge/resedge/listeners"
 	"github.com/resedge/resedge/resproto"
 	"github.com/resedge/resedge/schema"
+	"github.com/resedge/resedge/tlsmgr"
 )
-
-// ErrAutomaticTLS is the error for a listener whose TLS settings use ACME,
-// which the configuration accepts but this release cannot serve yet. Such a
-// listener is refused rather than served without TLS.
-var ErrAutomaticTLS = errors.New("automatic TLS not available yet: use certFile and keyFile")
 
 // service serves one listener: a listeners.HTTP or a listeners.Basic.
 type service interface {
@@ -44,20 +39,15 @@ type spec struct {
 	limits schema.Limits
 }
 
-// specsOf returns the spec of every listener of cfg, and an error for each
-// listener this release cannot serve (ACME TLS).
-func specsOf(cfg *schema.Config) (map[string]*spec, error) {
+// specsOf returns the spec of every listener of cfg.
+func specsOf(cfg *schema.Config) map[string]*spec {
 	specs := make(map[string]*spec, len(cfg.Listeners))
-	var errs []error
 	for _, name := range cfg.ListenerNames() {
 		l := cfg.Listeners[name]
 		sp := &spec{l: *l, tls: cfg.ListenerTLS(l)}
 		sp.l.Name, sp.l.TLS = "", nil
 		if l.IsHTTP() {
 			sp.limits = cfg.Engine.Limits
-		}
-		if sp.tls != nil && sp.tls.ACME != nil {
-			errs = append(errs, fmt.Errorf("listener %q: %w", name, ErrAutomaticTLS))
 		}
 		if l.Kind == schema.KindRedirect {
 			sp.httpsPort = 443
@@ -69,52 +59,24 @@ func specsOf(cfg *schema.Config) (map[string]*spec, error) {
 		}
 		specs[name] = sp
 	}
-	return specs, errors.Join(errs...)
-}
-
-// certificate is a listener's static certificate. A reload reads the files
-// again and swaps it in place, so that a renewed certificate is served
-// without closing connections.
-type certificate struct {
-	cur atomic.Pointer[tls.Certificate]
-}
-
-// loadKeyPair reads a certificate and key pair.
-func loadKeyPair(t *schema.TLS) (*tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", t.CertFile, t.KeyFile, err)
-	}
-	return &c, nil
-}
-
-// tlsConfig is the server TLS configuration serving c.
-func (c *certificate) tlsConfig() *tls.Config {
-	return &tls.Config{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil },
-		// WebSocket upgrades need HTTP/1.1.
-		NextProtos: []string{"http/1.1"},
-	}
+	return specs
 }
 
 // Verify reports what would keep cfg, a configuration that schema.Load
-// accepted, from running: listeners whose TLS uses ACME, and certificate
-// and key files that cannot be loaded. It neither binds nor connects;
-// Start and Reload check the same and more. Every problem is reported, one
-// per line.
+// accepted, from running: certificate and key files that cannot be
+// loaded, ACME CA roots that cannot be read or no ACME storage directory.
+// It neither binds nor connects, nor creates anything; Start and Reload
+// check the same and more. Every problem is reported, one per line.
 func Verify(cfg *schema.Config) error {
 	var errs []error
 	for _, name := range cfg.ListenerNames() {
 		l := cfg.Listeners[name]
 		t := cfg.ListenerTLS(l)
-		switch {
-		case t == nil || l.Kind == schema.KindRedirect:
-		case t.ACME != nil:
-			errs = append(errs, fmt.Errorf("listener %q: %w", name, ErrAutomaticTLS))
-		default:
-			if _, err := loadKeyPair(t); err != nil {
-				errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
-			}
+		if t == nil || l.Kind == schema.KindRedirect {
+			continue
+		}
+		if err := tlsmgr.Check(t, nil); err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -134,17 +96,20 @@ func (s *Server) newService(e *resproto.Engine, ln *listener) (service, error) {
 			Ready:          s.Ready,
 		}
 		if cert != nil {
-			cfg.TLS = cert.tlsConfig()
+			cfg.TLS = cert.TLSConfig()
 		}
 		return listeners.NewMetrics(cfg), nil
 	case schema.KindRedirect:
-		return listeners.NewRedirect(listeners.RedirectConfig{Name: name, HTTPSPort: sp.httpsPort, MaxConnections: l.MaxConnections, Logger: log}), nil
+		return listeners.NewRedirect(listeners.RedirectConfig{Name: name, HTTPSPort: sp.httpsPort, MaxConnections: l.MaxConnections, Logger: log, Challenges: s.tls}), nil
 	}
 	cfg, err := httpConfig(name, l, sp.limits, log)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Metrics = s.metrics
+	if cert == nil {
+		cfg.Challenges = s.tls // ACME HTTP-01 on plain HTTP listeners
+	}
 	h, err := listeners.NewHTTP(e, cfg)
 	if err != nil {
 		return nil, err
@@ -152,7 +117,7 @@ func (s *Server) newService(e *resproto.Engine, ln *listener) (service, error) {
 	if cert == nil {
 		return h, nil
 	}
-	return tlsService{h, cert.tlsConfig()}, nil
+	return tlsService{h, cert.TLSConfig()}, nil
 }
 
 // tlsService serves a service over TLS.
@@ -182,6 +147,14 @@ func httpConfig(name string, l *schema.Listener, limits schema.Limits, log *slog
 		WriteTimeout:   limits.WriteTimeout.D(),
 		WriteQueue:     limits.WriteQueue,
 		Logger:         log,
+
+		MaxBodySize:       int64(limits.MaxBodySize),
+		ReadHeaderTimeout: limits.ReadHeaderTimeout.D(),
+		ReadTimeout:       limits.ReadTimeout.D(),
+		IdleTimeout:       limits.IdleTimeout.D(),
+		MaxHeaderBytes:    limits.MaxHeaderBytes,
+		PingInterval:      limits.PingInterval.D(),
+		PongTimeout:       limits.PongTimeout.D(),
 	}
 	// Every resource is the same as no pattern, without the check.
 	if len(l.Resources) == 1 && l.Resources[0] == ">" {

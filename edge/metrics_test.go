@@ -95,6 +95,10 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("reload changing nats.requestTimeout worked")
 	}
 
+	// A message is counted once written, which may be just after the
+	// client has read it.
+	delivered := `resedge_ws_messages_delivered_total{listener="a"}`
+	waitFor(t, "4 messages delivered", func() bool { return scrape(t, ml.Address)[delivered]-before[delivered] >= 4 })
 	after := scrape(t, ml.Address)
 	for series, want := range map[string]float64{
 		`resgate_ws_current_connections`:                                       1,
@@ -220,14 +224,25 @@ func TestReadyz(t *testing.T) {
 		t.Helper()
 		waitFor(t, fmt.Sprintf("/readyz %d", status), func() bool { return readyz(t, ml.Address) == status })
 	}
+	// natsState checks the NATS connection metrics.
+	natsState := func(connected, disconnects float64) {
+		t.Helper()
+		m := scrape(t, ml.Address)
+		if m["resedge_nats_connected"] != connected || m["resedge_nats_disconnects_total"] != disconnects {
+			t.Errorf("resedge_nats_connected %v, resedge_nats_disconnects_total %v; want %v, %v",
+				m["resedge_nats_connected"], m["resedge_nats_disconnects_total"], connected, disconnects)
+		}
+	}
 	wantReady(200)
 	if s.Ready() != nil {
 		t.Fatal(s.Ready())
 	}
+	natsState(1, 0)
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	wantReady(503)
+	natsState(0, 1)
 	if got := get(t, ml.Address, "/healthz"); got != 200 {
 		t.Errorf("/healthz while NATS is away: %d", got)
 	}
@@ -243,6 +258,7 @@ func TestReadyz(t *testing.T) {
 		t.Fatal("NATS server not ready")
 	}
 	wantReady(200)
+	natsState(1, 1)
 
 	// Draining: a slow HTTP request keeps listener a draining, while the
 	// metrics listener still answers.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/schema"
+	"github.com/resedge/resedge/tlsmgr"
 )
 
 // Embedded NATS server settings.
@@ -38,8 +39,10 @@ const natsDrainTimeout = 3 * time.Second
 // first starts an embedded NATS server on 127.0.0.1:embeddedPort (4222 when
 // zero) and returns it as embedded; the caller shuts it down after closing
 // nc. Connection events are logged to log with any URL credentials
-// redacted. debug routes the embedded server's debug lines too.
-func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger) (nc *nats.Conn, embedded *server.Server, err error) {
+// redacted. debug routes the embedded server's debug lines too. extra
+// options apply after resedge's own to the connection to an external
+// server (the reconnect backoff, or no reconnect at all).
+func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger, extra ...nats.Option) (nc *nats.Conn, embedded *server.Server, err error) {
 	if len(n.URLs) == 0 {
 		port := embeddedPort
 		if port == 0 {
@@ -92,6 +95,10 @@ func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger) 
 		nats.Name("resedge"),
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
+		// No buffering while reconnecting: a request published then fails
+		// at once instead of reaching a service long after its client got
+		// an error (see resproto's outage handling).
+		nats.ReconnectBufSize(-1),
 		nats.DrainTimeout(natsDrainTimeout),
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 			if err != nil {
@@ -112,19 +119,17 @@ func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger) 
 		}),
 		nats.ErrorHandler(natsErrorHandler(log)),
 	}
-	if n.Creds != "" {
-		natsOpts = append(natsOpts, nats.UserCredentials(n.Creds))
+	// TLS and credentials (tlsmgr reads and checks their files first).
+	secure, err := tlsmgr.NATSOptions(n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("NATS connection settings: %w", err)
 	}
-	if n.Cert != "" {
-		natsOpts = append(natsOpts, nats.ClientCert(n.Cert, n.Key))
-	}
-	if len(n.RootCAs) > 0 {
-		natsOpts = append(natsOpts, nats.RootCAs(n.RootCAs...))
-	}
+	natsOpts = append(natsOpts, secure...)
+	natsOpts = append(natsOpts, extra...)
 
 	nc, err = nats.Connect(urls, natsOpts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %s", redacted, redactError(err, urls))
+		return nil, nil, fmt.Errorf("failed to connect to NATS at %s: %s", redacted, redactError(tlsmgr.ExplainNATSError(err, n), urls))
 	}
 	setCurrent(nc)
 	log.Info("Connected to NATS", "url", getCurrent())

@@ -2,8 +2,6 @@ package listeners
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -130,13 +128,14 @@ func (h *HTTP) serveCall(w http.ResponseWriter, r *http.Request, rid, method str
 		h.writeNotFound(w)
 		return
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodySize))
+	b, status, err := h.readBody(w, r)
 	if err != nil {
-		resp := h.errorResponse(&resproto.Error{Code: resproto.CodeBadRequest, Message: "Error reading request body: " + err.Error()})
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			resp.status = http.StatusRequestEntityTooLarge
+		msg := "Error reading request body: " + err.Error()
+		if status == http.StatusRequestTimeout {
+			msg = "Request body not received in time"
 		}
+		resp := h.errorResponse(&resproto.Error{Code: resproto.CodeBadRequest, Message: msg})
+		resp.status = status
 		resp.write(w, h.enc)
 		return
 	}

@@ -89,19 +89,34 @@ type RedirectConfig struct {
 	MaxConnections int
 	// Logger receives the listener's logs. Nil means slog.Default().
 	Logger *slog.Logger
+	// Challenges, when set, answers ACME HTTP-01 challenge requests
+	// before they are redirected.
+	Challenges ChallengeSolver
+}
+
+// ChallengeSolver answers ACME HTTP-01 challenges (tlsmgr.Manager does).
+type ChallengeSolver interface {
+	// HandleHTTPChallenge answers r and returns true if r is an ACME
+	// HTTP-01 challenge request it knows; otherwise it returns false and
+	// writes nothing.
+	HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool
 }
 
 // NewRedirect creates a listener that answers every request with a
 // permanent redirect to the same host and path over HTTPS: 301 for GET and
 // HEAD, 308 for other methods (which keeps the method and body). The host
 // is the request's, without its port; cfg.HTTPSPort is added unless it is
-// 443. A request without a Host gets 400.
+// 443. A request without a Host gets 400. ACME HTTP-01 challenges that
+// cfg.Challenges knows are answered instead.
 func NewRedirect(cfg RedirectConfig) *Basic {
 	port := ""
 	if cfg.HTTPSPort != 0 && cfg.HTTPSPort != 443 {
 		port = strconv.Itoa(cfg.HTTPSPort)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Challenges != nil && cfg.Challenges.HandleHTTPChallenge(w, r) {
+			return
+		}
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h

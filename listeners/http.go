@@ -100,6 +100,31 @@ type HTTPConfig struct {
 	// answered with system.timeout. Zero means one minute. Resgate waits
 	// without a bound.
 	RequestWait time.Duration
+	// Challenges, when set, answers the ACME HTTP-01 challenge requests
+	// it knows before any other routing.
+	Challenges ChallengeSolver
+
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers (an HTTP API request or a WebSocket upgrade); a
+	// slower one is disconnected, so that slowloris clients cannot hold
+	// connections open. Zero means 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds how long a client may take to send an HTTP API
+	// request's body; a slower one is answered with 408. Zero means 30s.
+	ReadTimeout time.Duration
+	// IdleTimeout is how long an idle keep-alive HTTP connection is kept
+	// open. Zero means 2 minutes.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps the size of a request's headers; larger ones are
+	// answered with 431. Zero means 1 MiB.
+	MaxHeaderBytes int
+	// PingInterval is how often a WebSocket client is sent a ping. Zero
+	// sends none, as Resgate.
+	PingInterval time.Duration
+	// PongTimeout is how long a WebSocket client may take to answer a ping
+	// with a pong; then it is closed as dead, with close code 1001. Zero
+	// means DefaultPongTimeout.
+	PongTimeout time.Duration
 }
 
 // AuthMethod is a resource method used for header authentication.
@@ -137,6 +162,10 @@ type HTTP struct {
 	lastRefusedLog time.Time
 
 	patterns []resproto.Pattern
+
+	// watch follows connections until their first request, to log those
+	// cut off by ReadHeaderTimeout (limits.go).
+	watch connWatch
 }
 
 // limitResources applies the listener's resource patterns to a new
@@ -186,6 +215,21 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 	}
 	if cfg.RequestWait <= 0 {
 		cfg.RequestWait = time.Minute
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 1 << 20
+	}
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = DefaultPongTimeout
 	}
 	if cfg.APIEncoding == "" {
 		cfg.APIEncoding = "json"
@@ -254,9 +298,11 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 	}
 	h.srv = &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    1 << 20,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ConnState:         h.watchConn,
+		ConnContext:       h.trackConn,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	return h, nil
@@ -275,10 +321,14 @@ func (h *HTTP) Serve(l net.Listener) error {
 // ServeHTTP routes a request, as Resgate does: the exact WebSocket path
 // first, then the API prefix, else 404 system.notFound.
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	markServed(r)
 	if h.cfg.Metrics != nil {
 		sw := &statusWriter{ResponseWriter: w}
 		defer sw.count(h.cfg.Metrics, h.cfg.Name, r.Method)
 		w = sw
+	}
+	if h.cfg.Challenges != nil && h.cfg.Challenges.HandleHTTPChallenge(w, r) {
+		return
 	}
 	if r.RequestURI == "*" {
 		if r.ProtoAtLeast(1, 1) {

@@ -18,18 +18,28 @@ import (
 const DefaultWriteQueue = 4096
 
 // wsConn is a WebSocket client connection: the resproto Transport of one
-// engine Conn. Reads run on the connection's own goroutine; writes drain a
-// bounded queue on a goroutine that exists only while there is something to
-// write.
+// engine Conn. Reads run on the connection's own goroutine. What the engine
+// sends is queued, bounded, and written when the engine's turn ends
+// (Flush): at once, in one system call, if the socket takes it without
+// blocking, else by a write loop on a goroutine that exists only while
+// there is something to write.
 type wsConn struct {
 	h    *HTTP
 	ws   *websocket.Conn
 	conn *resproto.Conn
+	// nc, for an uncompressed connection, is its network connection with
+	// the write lock (wsframe.go): the write loop writes frames to it
+	// directly. Nil when gorilla writes the messages.
+	nc *wsNetConn
 
 	mu      sync.Mutex
 	queue   []*resproto.Message
 	writing bool
 	closed  bool
+	// ping is the keepalive timer (keepalive.go); nil without pings.
+	ping *time.Timer
+	// pongDue is set from a ping until the client's pong.
+	pongDue bool
 }
 
 func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -49,11 +59,12 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		h.refuseFull(w, r)
 		return
 	}
+	// Once the connection is upgraded, readLoop owns this count.
+	handedOff := false
 	defer func() {
-		h.mu.Lock()
-		h.wsActive--
-		h.mu.Unlock()
-		h.wg.Done()
+		if !handedOff {
+			h.doneWS()
+		}
 	}()
 
 	// The engine connection exists before the upgrade, as in Resgate, so
@@ -63,7 +74,8 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	hi := &resproto.HTTPInfo{Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr, URI: r.RequestURI}
 	conn, err := h.e.NewConn(c, hi, true, resproto.WithConnLogger(h.log))
 	if err != nil {
-		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		// Shutting down, or NATS lost (nats.outage close).
+		http.Error(w, resproto.ToError(err).Message, http.StatusServiceUnavailable)
 		return
 	}
 	c.conn = conn
@@ -88,7 +100,16 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	ws, err := h.upgrader.Upgrade(w, r, respHeader)
+	uw := w
+	var hw *hijackWrap
+	if !h.cfg.WSCompression {
+		hw = &hijackWrap{ResponseWriter: w}
+		uw = hw
+	}
+	ws, err := h.upgrader.Upgrade(uw, r, respHeader)
+	if hw != nil && err == nil {
+		c.nc = hw.nc
+	}
 	if err != nil {
 		conn.Dispose()
 		h.log.Debug("websocket upgrade failed", "cid", conn.CID(), "error", err, "remote", r.RemoteAddr)
@@ -101,7 +122,6 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		sw.count(h.cfg.Metrics, h.cfg.Name, r.Method)
 	}
 	h.cfg.Metrics.WSConnected(h.cfg.Name)
-	defer h.cfg.Metrics.WSDisconnected(h.cfg.Name)
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
 	stopping = h.stopping
@@ -111,16 +131,42 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 		// connection: close it as it closed the others.
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
-	log := h.log.With("cid", conn.CID())
-	log.Debug("connected", "remote", r.RemoteAddr)
+	h.log.Debug("connected", "cid", conn.CID(), "remote", r.RemoteAddr)
+	handedOff = true
+	go h.readLoop(c, ws)
+}
 
+// doneWS counts a WebSocket request out (see MaxConnections and Shutdown).
+func (h *HTTP) doneWS() {
+	h.mu.Lock()
+	h.wsActive--
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// readLoop reads an upgraded client's messages until the connection ends,
+// then releases it. It runs on a goroutine of its own so that serveWS
+// returns once the connection is upgraded: net/http's connection
+// goroutine, whose stack is deep, and the 4 KiB read and write buffers
+// net/http keeps referenced until its handler returns are then freed for
+// the life of the WebSocket. An idle client costs a shallow goroutine and
+// gorilla's own small read buffer.
+func (h *HTTP) readLoop(c *wsConn, ws *websocket.Conn) {
+	defer h.doneWS()
+	defer h.cfg.Metrics.WSDisconnected(h.cfg.Name)
+	conn := c.conn
 	ws.SetReadLimit(h.cfg.MaxMessageSize)
+	c.startKeepalive(ws)
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has already sent close 1009 (message too big).
-				log.Info("client message too large, closing", "limit", h.cfg.MaxMessageSize)
+				h.log.Info("client message too large, closing", "cid", conn.CID(), "limit", h.cfg.MaxMessageSize)
+			case isKeepaliveTimeout(err):
+				h.log.Info("client did not answer a ping, closing as dead", "cid", conn.CID(), "pongTimeout", h.cfg.PongTimeout)
+				c.closeWith(websocket.CloseGoingAway, keepaliveCloseReason)
 			}
 			break
 		}
@@ -131,7 +177,7 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	delete(h.conns, c)
 	h.mu.Unlock()
-	log.Debug("disconnected")
+	h.log.Debug("disconnected", "cid", conn.CID())
 }
 
 // refusedLogEvery is the least time between two log lines about upgrades
@@ -237,8 +283,10 @@ func (c *wsConn) Send(m *resproto.Message) {
 		return
 	}
 	c.queue = append(c.queue, m)
-	// Before the upgrade there is no socket yet: attach starts the writer.
-	start := !c.writing && c.ws != nil
+	// Flush writes the queue once the engine's turn is over. A long turn
+	// (a burst of events) starts the writer meanwhile. Before the upgrade
+	// there is no socket yet: attach starts the writer.
+	start := !c.writing && c.ws != nil && len(c.queue) >= flushEarly
 	if start {
 		c.writing = true
 	}
@@ -248,42 +296,140 @@ func (c *wsConn) Send(m *resproto.Message) {
 	}
 }
 
+// flushEarly is how many messages Send holds back for Flush at most before
+// it starts the writer itself.
+const flushEarly = 64
+
+// Flush implements resproto.Flusher: it writes what Send queued, from the
+// caller's goroutine when the socket takes it all at once without blocking
+// (writeNow), else on the write loop's goroutine.
+func (c *wsConn) Flush() {
+	c.mu.Lock()
+	start := !c.writing && !c.closed && c.ws != nil && len(c.queue) > 0
+	if start {
+		c.writing = true
+	}
+	c.mu.Unlock()
+	if start && (c.nc == nil || !c.writeNow()) {
+		go c.writeLoop()
+	}
+}
+
+// writeNow writes the queue with one non-blocking system call, with
+// c.writing set. It returns false, with the queue as it was, if the write
+// loop must write it: the socket's buffer is full, or the write lock is
+// taken (gorilla is writing a control frame). The rest of a partial write
+// is left to the write loop, which then holds the write lock.
+func (c *wsConn) writeNow() bool {
+	nc := c.nc
+	if nc.raw == nil || !nc.tryAcquire() {
+		return false
+	}
+	c.mu.Lock()
+	q := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	buf, ok := framesOf(q)
+	var n int
+	var err error
+	switch {
+	case !ok:
+		err = errWouldBlock // too much to copy: writev in the write loop
+	case nc.closeSent:
+		err = websocket.ErrCloseSent
+	default:
+		n, err = nc.writeNonBlocking(buf)
+	}
+	switch {
+	case err == nil && n == len(buf):
+		nc.release()
+		c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+		c.mu.Lock()
+		done := len(c.queue) == 0
+		if done {
+			c.writing = false
+			c.recycle(q)
+		}
+		c.mu.Unlock()
+		return done
+	case err == nil:
+		// Part of a frame is out: nothing else may be written before its
+		// rest. The write loop writes it, holding the lock.
+		c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+		go c.finishWrite(buf[n:])
+		return true
+	case err == errWouldBlock:
+		nc.release()
+		c.mu.Lock()
+		c.queue = append(q, c.queue...)
+		c.mu.Unlock()
+		return false
+	}
+	nc.release()
+	c.writeFailed(err)
+	return true
+}
+
+// finishWrite writes the rest of a partial write, holding the write lock,
+// then goes on as the write loop.
+func (c *wsConn) finishWrite(rest []byte) {
+	err := c.nc.writeRest(rest, c.h.cfg.WriteTimeout)
+	c.nc.release()
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	c.writeLoop()
+}
+
+// recycle keeps q's array, cleared, as the next queue if it is small and
+// nothing was queued meanwhile. Call with c.mu held.
+func (c *wsConn) recycle(q []*resproto.Message) {
+	if c.queue == nil && cap(q) <= flushEarly {
+		clear(q)
+		c.queue = q[:0]
+	}
+}
+
 // Disconnect implements resproto.Transport.
 func (c *wsConn) Disconnect(reason string) {
 	c.closeWith(websocket.CloseGoingAway, reason)
 }
 
 func (c *wsConn) writeLoop() {
+	var prev []*resproto.Message
 	for {
 		c.mu.Lock()
+		c.recycle(prev)
 		q := c.queue
 		c.queue = nil
 		if len(q) == 0 || c.closed {
+			if len(q) == 0 {
+				c.queue = q // keeps a recycled array
+			}
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
+		prev = q
+		if c.nc != nil {
+			// Everything queued, in one write.
+			if err := c.nc.writeFrames(q, c.h.cfg.WriteTimeout); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+			continue
+		}
 		for _, m := range q {
 			c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-			var err error
-			if c.h.cfg.WSCompression {
-				pm := m.Prepared(preparedText).(*websocket.PreparedMessage)
-				if pm == nil {
-					continue
-				}
-				err = c.ws.WritePreparedMessage(pm)
-			} else {
-				err = c.ws.WriteMessage(websocket.TextMessage, m.Data)
+			pm := wsPreparedOf(m).prepared()
+			if pm == nil {
+				continue
 			}
-			if err != nil {
-				c.h.log.Debug("write failed, closing", "cid", c.conn.CID(), "error", err)
-				c.mu.Lock()
-				c.closed = true
-				c.writing = false
-				c.queue = nil
-				c.mu.Unlock()
-				c.ws.Close()
+			if err := c.ws.WritePreparedMessage(pm); err != nil {
+				c.writeFailed(err)
 				return
 			}
 			c.h.cfg.Metrics.MessageDelivered(c.h.cfg.Name)
@@ -291,12 +437,20 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
-func preparedText(b []byte) any {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-	if err != nil {
-		return (*websocket.PreparedMessage)(nil)
+// writeFailed closes the connection after a failed write.
+func (c *wsConn) writeFailed(err error) {
+	if isKeepaliveTimeout(err) {
+		// The writeTimeout limit: the client stopped reading.
+		c.h.log.Info("client write timed out, closing", "cid", c.conn.CID(), "writeTimeout", c.h.cfg.WriteTimeout)
+	} else {
+		c.h.log.Debug("write failed, closing", "cid", c.conn.CID(), "error", err)
 	}
-	return pm
+	c.mu.Lock()
+	c.closed = true
+	c.writing = false
+	c.queue = nil
+	c.mu.Unlock()
+	c.ws.Close()
 }
 
 // closeWith sends a close frame and closes the socket; the read loop then
@@ -323,6 +477,7 @@ func (c *wsConn) shutdown() {
 	c.mu.Lock()
 	c.closed = true
 	c.queue = nil
+	c.stopKeepaliveLocked()
 	ws := c.ws
 	c.mu.Unlock()
 	if ws != nil {

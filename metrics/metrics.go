@@ -58,6 +58,9 @@ type Metrics struct {
 	clientErrors       *prometheus.CounterVec
 	listenerHTTP       *prometheus.CounterVec
 	reloads            *prometheus.CounterVec
+	certExpiry         *prometheus.GaugeVec
+	natsConnected      prometheus.Gauge
+	natsDisconnects    prometheus.Counter
 
 	codesMu sync.Mutex
 	codes   map[string]bool
@@ -115,7 +118,10 @@ func New(version, protocol string) *Metrics {
 	m.clientErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "resedge_client_errors_total", Help: "Errors sent to WebSocket clients in reply to requests, by RES error code."}, []string{"code"})
 	m.listenerHTTP = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "resedge_http_requests_total", Help: "HTTP requests answered (WebSocket upgrades included), by listener, method and status."}, []string{"listener", "method", "status"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "resedge_config_reloads_total", Help: "Configuration reloads, by result: success or failure."}, []string{"result"})
-	for _, c := range []prometheus.Collector{m.listenerConns, m.listenerConnsTotal, m.natsRequests, m.natsDuration, m.natsTimeouts, m.natsEvents, m.delivered, m.slowConsumers, m.clientErrors, m.listenerHTTP, m.reloads} {
+	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "resedge_tls_certificate_expiry_timestamp_seconds", Help: "When the certificate served for a domain expires (its NotAfter), in Unix seconds."}, []string{"domain"})
+	m.natsConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "resedge_nats_connected", Help: "1 while the NATS connection is up, 0 while it is lost."})
+	m.natsDisconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "resedge_nats_disconnects_total", Help: "Times the NATS connection was lost."})
+	for _, c := range []prometheus.Collector{m.listenerConns, m.listenerConnsTotal, m.natsRequests, m.natsDuration, m.natsTimeouts, m.natsEvents, m.delivered, m.slowConsumers, m.clientErrors, m.listenerHTTP, m.reloads, m.certExpiry, m.natsConnected, m.natsDisconnects} {
 		f(c)
 	}
 	for _, t := range NATSRequestTypes {
@@ -276,6 +282,14 @@ func (m *Metrics) MessageDelivered(listener string) {
 	}
 }
 
+// MessagesDelivered counts n messages written to WebSocket clients of
+// listener at once (one label lookup for a batch).
+func (m *Metrics) MessagesDelivered(listener string, n int) {
+	if m != nil && n > 0 {
+		m.delivered.WithLabelValues(listener).Add(float64(n))
+	}
+}
+
 // SlowConsumer counts a WebSocket client of listener closed because its
 // write queue was full.
 func (m *Metrics) SlowConsumer(listener string) {
@@ -293,5 +307,32 @@ func (m *Metrics) Reload(ok bool) {
 		m.reloads.WithLabelValues("success").Inc()
 	} else {
 		m.reloads.WithLabelValues("failure").Inc()
+	}
+}
+
+// CertExpiry records when the certificate served for domain expires. A
+// zero notAfter forgets the domain (its certificate is no longer served).
+func (m *Metrics) CertExpiry(domain string, notAfter time.Time) {
+	if m == nil {
+		return
+	}
+	if notAfter.IsZero() {
+		m.certExpiry.DeleteLabelValues(domain)
+		return
+	}
+	m.certExpiry.WithLabelValues(domain).Set(float64(notAfter.Unix()))
+}
+
+// NATSConnected records the NATS connection coming up (true) or being
+// lost (false); a loss is counted.
+func (m *Metrics) NATSConnected(up bool) {
+	if m == nil {
+		return
+	}
+	if up {
+		m.natsConnected.Set(1)
+	} else {
+		m.natsConnected.Set(0)
+		m.natsDisconnects.Inc()
 	}
 }

@@ -44,6 +44,9 @@ func rawOrNull(raw json.RawMessage) json.RawMessage {
 }
 
 func encodeRequest(params any, token json.RawMessage, query, cid string, isHTTP bool) []byte {
+	if out, ok := fastEncodeRequest(params, rawOrNull(token), query, cid, isHTTP); ok {
+		return out
+	}
 	out, _ := json.Marshal(serviceRequest{Params: params, Token: rawOrNull(token), Query: query, CID: cid, IsHTTP: isHTTP})
 	return out
 }
@@ -139,6 +142,9 @@ func cutComma(s string) (string, string) {
 }
 
 func decodeAccessResponse(payload []byte) *Access {
+	if a, ok := fastAccessResponse(payload); ok {
+		return a
+	}
 	var r struct {
 		Result *Access `json:"result"`
 		Error  *Error  `json:"error"`
@@ -167,6 +173,9 @@ type callResult struct {
 }
 
 func decodeCallResponse(payload []byte) (*callResult, error) {
+	if res, ok := fastCallResponse(payload); ok {
+		return res, nil
+	}
 	var r struct {
 		Result   json.RawMessage `json:"result"`
 		Resource *struct {
@@ -221,6 +230,12 @@ type getResult struct {
 }
 
 func decodeGetResponse(payload []byte) (*getResult, error) {
+	if res, ok := fastGetResponse(payload); ok {
+		if err := checkResourceValues(res.Model, res.Collection, true); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	var r struct {
 		Result *getResult `json:"result"`
 		Error  *Error     `json:"error"`

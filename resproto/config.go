@@ -61,6 +61,10 @@ type Config struct {
 
 	// Observer, when not nil, receives the engine's events for metrics.
 	Observer Observer
+
+	// Outage is what the engine does while its NATS connection is lost
+	// (see Engine.NATSDisconnected). The zero value is OutageClose.
+	Outage OutageMode
 }
 
 func (c Config) withDefaults() Config {

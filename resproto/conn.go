@@ -2,6 +2,7 @@ package resproto
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strconv"
@@ -30,6 +31,15 @@ type Transport interface {
 	Disconnect(reason string)
 }
 
+// Flusher is implemented by a Transport that may hold messages back from
+// Send until Flush, so that the messages one turn of a connection's queue
+// sends are written together (one system call for a reply and the events
+// queued with it). The engine calls Flush, which must not block either,
+// after each turn of the queue and after any Send it makes outside one.
+type Flusher interface {
+	Flush()
+}
+
 // Conn is one client session on the engine. Everything a connection does,
 // its requests, the cache's callbacks and its events, runs in order on its
 // own queue, so its state needs no other locking. The queue runs on a
@@ -51,6 +61,10 @@ type Conn struct {
 	token    json.RawMessage
 	tid      string
 	protocol int
+	// limitLogged is set once the subscription limit has been logged at
+	// info level: later hits are logged at debug, so that a client
+	// retrying in a loop does not flood the log.
+	limitLogged bool
 
 	// allow, when set, limits the resources clients may request on this
 	// connection (a listener's resource patterns).
@@ -94,6 +108,7 @@ func (c *Conn) enqueue(f func()) bool {
 }
 
 func (c *Conn) run() {
+	fl, _ := c.t.(Flusher)
 	c.mu.Lock()
 	for len(c.queue) > 0 {
 		q := c.queue
@@ -102,6 +117,9 @@ func (c *Conn) run() {
 		for i, f := range q {
 			f()
 			q[i] = nil
+		}
+		if fl != nil {
+			fl.Flush()
 		}
 		c.mu.Lock()
 		if c.queue == nil && cap(q) <= 64 {
@@ -114,7 +132,7 @@ func (c *Conn) run() {
 
 func (c *Conn) send(m *Message) {
 	if c.e.cfg.Trace {
-		c.log.Debug("<-- " + string(m.Data))
+		c.log.Debug("<-- " + redactTrace(m.Data, false))
 	}
 	c.t.Send(m)
 }
@@ -136,14 +154,17 @@ type clientRequest struct {
 // the transport's read loop; the work runs on the connection's queue.
 func (c *Conn) HandleMessage(data []byte) {
 	if c.e.cfg.Trace {
-		c.log.Debug("--> " + string(data))
+		c.log.Debug("--> " + redactTrace(data, false))
 	}
 	var r clientRequest
-	if err := json.Unmarshal(data, &r); err != nil || r.ID == nil {
+	if err := decodeClientRequest(data, &r); err != nil || r.ID == nil {
 		c.log.Debug("malformed client message", "error", err)
 		if c.e.cfg.ReplyMalformed {
 			c.e.countError(ErrInvalidRequest)
 			c.send(errorMessage(r.ID, ErrInvalidRequest))
+			if fl, ok := c.t.(Flusher); ok {
+				fl.Flush()
+			}
 		}
 		return
 	}
@@ -294,7 +315,11 @@ func (c *Conn) subscribe(rid string, direct bool, t *throttle) (*subscription, e
 func (c *Conn) addCount(s *subscription, direct bool) error {
 	if direct {
 		if s.direct >= c.e.cfg.SubscriptionLimit {
-			c.log.Debug("subscription limit exceeded", "rid", s.rid, "count", s.direct)
+			level := slog.LevelDebug
+			if !c.limitLogged {
+				c.limitLogged, level = true, slog.LevelInfo
+			}
+			c.log.Log(context.Background(), level, "subscription limit exceeded", "rid", s.rid, "count", s.direct, "subscriptionsPerResource", c.e.cfg.SubscriptionLimit)
 			return ErrSubscriptionLimitExceeded
 		}
 		s.direct++

@@ -28,6 +28,10 @@ type Engine struct {
 	mu     sync.Mutex
 	conns  map[string]*Conn
 	closed bool
+	// offline is set while the NATS connection is lost (outage.go).
+	offline bool
+	// resyncGen counts resyncs; a newer one stops an older one's retries.
+	resyncGen atomic.Uint64
 
 	requests RequestCounts
 	obs      Observer // nil: none
@@ -131,11 +135,14 @@ func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool, opts ...ConnOpt
 			log = o.log
 		}
 	}
-	c.log = log.With("cid", c.cid)
+	c.log = slog.New(&cidHandler{Handler: log.Handler(), cid: c.cid})
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrServiceUnavailable
+	}
+	if e.offline && e.cfg.Outage == OutageClose {
+		return nil, ErrNATSUnavailable
 	}
 	e.conns[c.cid] = c
 	return c, nil

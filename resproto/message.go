@@ -45,9 +45,12 @@ func replyMessage(id uint64, result any) *Message {
 		b = make([]byte, 0, 32)
 		b = append(b, `{"id":`...)
 	} else {
-		r, err := json.Marshal(result)
-		if err != nil {
-			return errorMessage(&id, ToError(err))
+		r, ok := fastMarshalResult(result)
+		if !ok {
+			var err error
+			if r, err = json.Marshal(result); err != nil {
+				return errorMessage(&id, ToError(err))
+			}
 		}
 		b = make([]byte, 0, len(r)+32)
 		b = append(b, `{"result":`...)

@@ -54,6 +54,7 @@ type mq struct {
 	pending  map[string]*pendingRequest
 	handlers map[*nats.Subscription]func(subject string, data []byte)
 	closed   bool
+	offline  bool // NATS connection lost: requests fail at once
 	quit     chan struct{}
 	done     chan struct{}
 }
@@ -133,6 +134,11 @@ func (m *mq) request(subject string, data []byte, cb replyFunc) {
 		go cb(nil, ErrServiceUnavailable)
 		return
 	}
+	if m.offline {
+		m.mu.Unlock()
+		go cb(nil, ErrNATSUnavailable)
+		return
+	}
 	m.nextID++
 	id := strconv.FormatUint(m.nextID, 36)
 	reply := m.inbox + id
@@ -147,7 +153,7 @@ func (m *mq) request(subject string, data []byte, cb replyFunc) {
 	m.mu.Unlock()
 
 	if m.trace {
-		m.log.Debug("<== ("+id+") "+subject+": "+string(data), "subject", subject)
+		m.log.Debug("<== ("+id+") "+subject+": "+redactTrace(data, strings.HasPrefix(subject, "auth.")), "subject", subject)
 	}
 	if err := m.nc.PublishRequest(subject, reply, data); err != nil {
 		m.mu.Lock()
@@ -156,9 +162,15 @@ func (m *mq) request(subject string, data []byte, cb replyFunc) {
 		m.mu.Unlock()
 		if ok {
 			pr.timer.Stop()
-			m.log.Error("publish failed", "subject", subject, "error", err)
 			// Asynchronously, as every other outcome: the caller may hold a
 			// queue lock that cb needs.
+			if errors.Is(err, nats.ErrReconnectBufExceeded) {
+				// Disconnected, and the engine not told yet (outage.go).
+				m.log.Debug("publish failed: NATS connection lost", "subject", subject)
+				go cb(nil, ErrNATSUnavailable)
+				return
+			}
+			m.log.Error("publish failed", "subject", subject, "error", err)
 			go cb(nil, ErrServiceUnavailable)
 		}
 	}
@@ -197,7 +209,7 @@ func (m *mq) dispatch() {
 			continue
 		}
 		if m.trace {
-			m.log.Debug("=>> " + msg.Subject + ": " + string(msg.Data))
+			m.log.Debug("=>> " + msg.Subject + ": " + redactTrace(msg.Data, false))
 		}
 		if m.obs != nil {
 			m.obs.NATSEvent(eventKind(msg.Subject))
@@ -236,11 +248,11 @@ func (m *mq) handleReply(msg *nats.Msg) {
 		if m.trace {
 			m.log.Debug("x=> (" + id + ") No responders")
 		}
-		pr.cb(nil, ErrNotFound)
+		pr.cb(nil, errNoResponders)
 		return
 	}
 	if m.trace {
-		m.log.Debug("==> (" + id + "): " + string(msg.Data))
+		m.log.Debug("==> (" + id + "): " + redactTrace(msg.Data, false))
 	}
 	pr.cb(msg.Data, nil)
 }

@@ -142,12 +142,26 @@ func (v Value) legacyRaw() json.RawMessage {
 }
 
 func compactJSON(data []byte) json.RawMessage {
+	// Compacting only drops whitespace: without any, the result is a copy.
+	if !hasJSONWhitespace(data) {
+		return append(json.RawMessage(nil), data...)
+	}
 	var buf bytes.Buffer
 	buf.Grow(len(data))
 	if err := json.Compact(&buf, data); err != nil {
 		return append(json.RawMessage(nil), data...)
 	}
 	return buf.Bytes()
+}
+
+// hasJSONWhitespace reports whether data holds a JSON whitespace byte.
+func hasJSONWhitespace(data []byte) bool {
+	for _, c := range data {
+		if jsonWS(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // Model is an immutable snapshot of a model's values. Its JSON is encoded

@@ -224,6 +224,37 @@ config.yaml:14: tls.acme.acme.ca: invalid ACME directory URL "ftp://ca.example.c
 config.yaml:15: tls.acme.acme.typo: unknown key`,
 	},
 	{
+		name: "TLS and NATS security settings",
+		file: "config.yaml",
+		content: `
+nats:
+  creds: /etc/resedge/a.creds
+  nkeySeed: /etc/resedge/a.nk
+tls:
+  auto:
+    minVersion: "1.1"
+    acme:
+      ca: https://ca.example.com/dir
+      staging: true
+      eab: {keyId: kid, macKey: "not base64!"}
+      onDemand: {}
+  od:
+    acme:
+      onDemand: {allow: ["*.tenants.example", "bad name"], ask: "ftp://x"}
+listeners:
+  a: {address: ":443", tls: auto}
+  b: {address: ":444", tls: od}
+`,
+		want: `config.yaml:2: nats: use either creds or nkeySeed, not both
+config.yaml:7: tls.auto.minVersion: must be one of "1.2", "1.3", got "1.1" (did you mean "1.2"?)
+config.yaml:8: tls.auto.acme: use either ca or staging, not both
+config.yaml:11: tls.auto.acme.eab.macKey: must be the base64url HMAC key the CA gave
+config.yaml:12: tls.auto.acme.onDemand: needs allow or ask, so that not every name gets a certificate
+config.yaml:15: tls.od.acme.onDemand.allow[1]: invalid domain name "bad name"
+config.yaml:15: tls.od.acme.onDemand.ask: invalid URL "ftp://x": must be an http:// or https:// URL
+config.yaml:18: listeners.b.tls: ACME cannot validate this listener: it needs port 443 (TLS-ALPN-01) or a plain listener on port 80 (HTTP-01); set acme.altTLSALPNPort or acme.altHTTPPort if a port is forwarded`,
+	},
+	{
 		name: "ACME without a challenge port",
 		file: "config.yaml",
 		content: `

@@ -17,7 +17,7 @@ const (
 	// with the observability work.
 	KindMetrics = "metrics"
 	// KindRedirect answers every plain HTTP request with a redirect to
-	// HTTPS (and ACME HTTP-01 challenges, once tlsmgr exists).
+	// HTTPS, except ACME HTTP-01 challenges, which it answers.
 	KindRedirect = "redirect"
 )
 
@@ -42,6 +42,14 @@ const (
 	DefaultWriteQueue               = 4096             // engine.limits.writeQueue
 	DefaultMaxMessageSize           = 4 << 20          // engine.limits.maxMessageSize
 	DefaultWriteTimeout             = 10 * time.Second // engine.limits.writeTimeout
+	DefaultMaxBodySize              = 1 << 20          // engine.limits.maxBodySize
+	DefaultReadHeaderTimeout        = 10 * time.Second // engine.limits.readHeaderTimeout
+	DefaultReadTimeout              = 30 * time.Second // engine.limits.readTimeout
+	DefaultIdleTimeout              = 2 * time.Minute  // engine.limits.idleTimeout
+	DefaultMaxHeaderBytes           = 1 << 20          // engine.limits.maxHeaderBytes
+	DefaultPingInterval             = 30 * time.Second // engine.limits.pingInterval
+	DefaultPongTimeout              = 30 * time.Second // engine.limits.pongTimeout
+	DefaultLameDuck                 = 5 * time.Second  // shutdown.lameDuck
 	DefaultLogLevel                 = "info"           // log.level
 	DefaultLogFormat                = "auto"           // log.format
 )
@@ -62,6 +70,8 @@ type Config struct {
 	Engine Engine `koanf:"engine" json:"engine"`
 	// Log configures logging.
 	Log Log `koanf:"log" json:"log"`
+	// Shutdown configures how resedge stops.
+	Shutdown Shutdown `koanf:"shutdown" json:"shutdown"`
 	// TLS holds named TLS settings that listeners reference by name.
 	TLS map[string]*TLS `koanf:"tls" json:"tls,omitempty"`
 	// Listeners are the listeners by name. Each Listener's Name is its key.
@@ -75,6 +85,9 @@ type NATS struct {
 	URLs []string `koanf:"urls" json:"urls"`
 	// Creds is a NATS user credentials file (JWT and NKey seed).
 	Creds string `koanf:"creds" json:"creds,omitempty"`
+	// NKeySeed is a file holding an NKey seed ("SU..."), for servers that
+	// authenticate users by NKey. Not with Creds.
+	NKeySeed string `koanf:"nkeySeed" json:"nkeySeed,omitempty"`
 	// Cert and Key are the client certificate and key files for NATS
 	// mutual TLS. Both or neither are set.
 	Cert string `koanf:"cert" json:"cert,omitempty"`
@@ -85,7 +98,25 @@ type NATS struct {
 	BufferSize int `koanf:"bufferSize" json:"bufferSize"`
 	// RequestTimeout is how long a NATS request waits for its response.
 	RequestTimeout Duration `koanf:"requestTimeout" json:"requestTimeout"`
+	// Outage is what happens while the NATS connection is lost: OutageClose
+	// (the default), OutageResync or OutageExit.
+	Outage string `koanf:"outage" json:"outage"`
 }
+
+// NATS outage modes (NATS.Outage).
+const (
+	// OutageClose closes every client with a going-away close frame,
+	// answers new WebSocket upgrades and HTTP API requests with 503 until
+	// NATS is back, then serves again from an empty cache: what the RES
+	// protocol recommends.
+	OutageClose = "close"
+	// OutageResync keeps clients connected, fails their requests at once
+	// during the outage, and when NATS is back fetches every cached
+	// resource and checks access again, as a system.reset of everything.
+	OutageResync = "resync"
+	// OutageExit exits the process, as Resgate does.
+	OutageExit = "exit"
+)
 
 // Engine tunes the RES protocol engine (resproto.Config).
 type Engine struct {
@@ -118,6 +149,38 @@ type Limits struct {
 	MaxMessageSize int `koanf:"maxMessageSize" json:"maxMessageSize"`
 	// WriteTimeout bounds one write to a WebSocket client.
 	WriteTimeout Duration `koanf:"writeTimeout" json:"writeTimeout"`
+	// MaxBodySize is the largest HTTP API request body accepted, in bytes;
+	// a larger one is answered with 413.
+	MaxBodySize int `koanf:"maxBodySize" json:"maxBodySize"`
+	// ReadHeaderTimeout bounds how long a client may take to send the
+	// headers of an HTTP request (or WebSocket upgrade); a slower one is
+	// disconnected.
+	ReadHeaderTimeout Duration `koanf:"readHeaderTimeout" json:"readHeaderTimeout"`
+	// ReadTimeout bounds how long a client may take to send the body of an
+	// HTTP API request; a slower one gets 408.
+	ReadTimeout Duration `koanf:"readTimeout" json:"readTimeout"`
+	// IdleTimeout is how long an idle keep-alive HTTP connection is kept
+	// open.
+	IdleTimeout Duration `koanf:"idleTimeout" json:"idleTimeout"`
+	// MaxHeaderBytes caps the size of an HTTP request's headers; larger
+	// ones get 431.
+	MaxHeaderBytes int `koanf:"maxHeaderBytes" json:"maxHeaderBytes"`
+	// PingInterval is how often a WebSocket client is sent a ping. Zero
+	// sends none (as Resgate).
+	PingInterval Duration `koanf:"pingInterval" json:"pingInterval"`
+	// PongTimeout is how long a WebSocket client may take to answer a ping
+	// with a pong; then it is closed as dead.
+	PongTimeout Duration `koanf:"pongTimeout" json:"pongTimeout"`
+}
+
+// Shutdown configures how resedge stops.
+type Shutdown struct {
+	// LameDuck is the window over which WebSocket clients are closed, one
+	// after another, when resedge is stopped with SIGTERM: readiness goes
+	// false and new connections are refused at once, and clients
+	// reconnecting elsewhere arrive spread over the window rather than all
+	// at once. Zero closes them all at once.
+	LameDuck Duration `koanf:"lameDuck" json:"lameDuck"`
 }
 
 // Log configures logging.
@@ -140,17 +203,31 @@ type TLS struct {
 	KeyFile  string `koanf:"keyFile" json:"keyFile,omitempty"`
 	// ACME obtains and renews certificates automatically.
 	ACME *ACME `koanf:"acme" json:"acme,omitempty"`
+	// MinVersion is the lowest TLS version accepted: "1.2" (also when
+	// empty) or "1.3".
+	MinVersion string `koanf:"minVersion" json:"minVersion,omitempty"`
 }
 
 // ACME configures automatic certificates from an ACME CA.
 type ACME struct {
-	// Domains are the names certificates are obtained for. A leading "*."
-	// asks for a wildcard (which needs a DNS challenge).
+	// Domains are the names certificates are obtained for at start. A
+	// leading "*." asks for a wildcard (which needs a DNS challenge). May
+	// be empty with OnDemand.
 	Domains []string `koanf:"domains" json:"domains"`
 	// Email is the ACME account e-mail, for expiry notices.
 	Email string `koanf:"email" json:"email,omitempty"`
-	// CA is the ACME directory URL. Empty means Let's Encrypt production.
+	// CA is the ACME directory URL. Empty means Let's Encrypt production
+	// (or staging, with Staging).
 	CA string `koanf:"ca" json:"ca,omitempty"`
+	// Staging uses Let's Encrypt's staging CA (untrusted certificates,
+	// generous rate limits), for trying a setup out. Not with CA.
+	Staging bool `koanf:"staging" json:"staging,omitempty"`
+	// EAB is the External Account Binding some CAs (ZeroSSL, Google,
+	// private CAs) require to create an account.
+	EAB *EAB `koanf:"eab" json:"eab,omitempty"`
+	// OnDemand, when set, obtains certificates during the TLS handshake
+	// for names not in Domains that it allows.
+	OnDemand *OnDemand `koanf:"onDemand" json:"onDemand,omitempty"`
 	// CARoots are PEM files of roots trusted for the ACME directory's TLS,
 	// for private CAs.
 	CARoots []string `koanf:"caRoots" json:"caRoots,omitempty"`
@@ -165,6 +242,26 @@ type ACME struct {
 	// type off.
 	DisableHTTPChallenge    bool `koanf:"disableHTTPChallenge" json:"disableHTTPChallenge,omitempty"`
 	DisableTLSALPNChallenge bool `koanf:"disableTLSALPNChallenge" json:"disableTLSALPNChallenge,omitempty"`
+}
+
+// EAB is an ACME External Account Binding, given by the CA.
+type EAB struct {
+	// KeyID is the key identifier.
+	KeyID string `koanf:"keyId" json:"keyId"`
+	// MACKey is the HMAC key, base64url-encoded as the CA gives it.
+	MACKey string `koanf:"macKey" json:"macKey"`
+}
+
+// OnDemand gates on-demand certificates: a name gets one only if it is in
+// Allow or the Ask URL approves it, so that no client can make resedge
+// order certificates for arbitrary names.
+type OnDemand struct {
+	// Allow lists the names allowed; "*.example.com" allows any one label
+	// under example.com.
+	Allow []string `koanf:"allow" json:"allow,omitempty"`
+	// Ask is a URL asked about each other name, as Caddy's on-demand
+	// "ask": GET <ask>?domain=<name>; a 2xx status allows it.
+	Ask string `koanf:"ask" json:"ask,omitempty"`
 }
 
 // TLSRef is a listener's tls value: either Name, the name of an entry of
@@ -316,6 +413,7 @@ func Default() *Config {
 			RootCAs:        []string{},
 			BufferSize:     DefaultBufferSize,
 			RequestTimeout: Duration(DefaultRequestTimeout),
+			Outage:         OutageClose,
 		},
 		Engine: Engine{
 			UnsubscribeDelay: Duration(DefaultUnsubscribeDelay),
@@ -324,9 +422,17 @@ func Default() *Config {
 				WriteQueue:               DefaultWriteQueue,
 				MaxMessageSize:           DefaultMaxMessageSize,
 				WriteTimeout:             Duration(DefaultWriteTimeout),
+				MaxBodySize:              DefaultMaxBodySize,
+				ReadHeaderTimeout:        Duration(DefaultReadHeaderTimeout),
+				ReadTimeout:              Duration(DefaultReadTimeout),
+				IdleTimeout:              Duration(DefaultIdleTimeout),
+				MaxHeaderBytes:           DefaultMaxHeaderBytes,
+				PingInterval:             Duration(DefaultPingInterval),
+				PongTimeout:              Duration(DefaultPongTimeout),
 			},
 		},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Shutdown:  Shutdown{LameDuck: Duration(DefaultLameDuck)},
 		Listeners: map[string]*Listener{},
 	}
 	l := DefaultListener(DefaultListenerName, DefaultAddress)

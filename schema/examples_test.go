@@ -63,6 +63,34 @@ func TestExampleContents(t *testing.T) {
 	}
 }
 
+// TestSecurityExamples: the static TLS, on-demand TLS and secured NATS
+// examples load to what they say.
+func TestSecurityExamples(t *testing.T) {
+	c := mustLoad(t, LoadOptions{File: filepath.Join(examplesDir, "static-tls.yaml")})
+	if m := c.ListenerTLS(c.Listeners["https"]); m == nil || m.MinVersion != "1.3" || m.CertFile == "" {
+		t.Errorf("static-tls.yaml: https TLS = %+v", m)
+	}
+	c = mustLoad(t, LoadOptions{File: filepath.Join(examplesDir, "on-demand-tls.yaml")})
+	if a := c.TLS["customers"].ACME; a.OnDemand == nil || a.OnDemand.Allow[0] != "*.tenants.example.com" || a.OnDemand.Ask == "" {
+		t.Errorf("on-demand-tls.yaml: ACME = %+v", a)
+	}
+	c = mustLoad(t, LoadOptions{File: filepath.Join(examplesDir, "secure-nats.yaml")})
+	if n := c.NATS; n.Cert == "" || n.Key == "" || len(n.RootCAs) != 1 || n.Creds == "" {
+		t.Errorf("secure-nats.yaml: NATS = %+v", n)
+	}
+}
+
+// TestMinVersionNumber: an unquoted minVersion (a YAML number) is read as
+// the version it looks like.
+func TestMinVersionNumber(t *testing.T) {
+	for _, v := range []string{"1.3", `"1.3"`} {
+		f := writeConfig(t, "config.yaml", "tls:\n  t:\n    certFile: c.pem\n    keyFile: k.pem\n    minVersion: "+v+"\n")
+		if got := mustLoad(t, LoadOptions{File: f}).TLS["t"].MinVersion; got != "1.3" {
+			t.Errorf("minVersion: %s loads as %q", v, got)
+		}
+	}
+}
+
 // TestInitTemplate: the starter config loads to the defaults.
 func TestInitTemplate(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "config.yaml")

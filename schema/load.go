@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
@@ -394,8 +395,8 @@ var (
 	tlsRefType   = reflect.TypeFor[TLSRef]()
 )
 
-// decodeHook decodes Durations from milliseconds or duration strings, and
-// TLSRefs from a name or an inline object.
+// decodeHook decodes Durations from milliseconds or duration strings,
+// TLSRefs from a name or an inline object, and strings from numbers.
 func decodeHook(from, to reflect.Type, data any) (any, error) {
 	switch to {
 	case durationType:
@@ -424,6 +425,11 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 			}
 			return TLSRef{Inline: &t}, nil
 		}
+	}
+	// A number where a string is wanted is one the schema lets through:
+	// minVersion: 1.3 written without quotes.
+	if f, ok := data.(float64); ok && to.Kind() == reflect.String {
+		return strconv.FormatFloat(f, 'f', -1, 64), nil
 	}
 	return data, nil
 }

@@ -15,11 +15,15 @@ nats:
   # NATS server URLs. Empty: start an embedded NATS server on 127.0.0.1:4222.
   urls: []
   # creds: /etc/resedge/gateway.creds   # user credentials (JWT + NKey)
+  # nkeySeed: /etc/resedge/gateway.nk   # or an NKey seed alone
   # cert: /etc/resedge/nats-client.pem  # mutual TLS, with key
   # key: /etc/resedge/nats-client.key
   # rootCAs: [/etc/resedge/nats-ca.pem]
   requestTimeout: 3s
   bufferSize: 8192
+  # While NATS is lost: close (clients closed, 503 until it is back),
+  # resync (clients kept, resynchronized when it is back) or exit.
+  outage: close
 
 engine:
   resetThrottle: 0       # parallel requests after a system.reset; 0 = no limit
@@ -30,21 +34,36 @@ engine:
     writeQueue: 4096       # queued messages before a slow client is closed
     maxMessageSize: 4194304
     writeTimeout: 10s
+    maxBodySize: 1048576     # largest HTTP API request body (413 above)
+    readHeaderTimeout: 10s   # slow request headers are cut off (no slowloris)
+    readTimeout: 30s         # slow HTTP API request bodies get 408
+    idleTimeout: 2m          # idle keep-alive HTTP connections are closed
+    maxHeaderBytes: 1048576  # largest request headers (431 above)
+    pingInterval: 30s        # WebSocket ping to every client; 0 = none
+    pongTimeout: 30s         # no pong after this long: closed as dead
 
 log:
   level: info      # debug, info, warn, error
   format: auto     # auto, text, json, tint
-  trace: false     # log every client and NATS message
+  trace: false     # log every client and NATS message (secrets redacted)
+
+shutdown:
+  lameDuck: 5s     # on SIGTERM, close WebSocket clients spread over this window
 
 # Named TLS settings, used by listeners as  tls: <name>.
 # tls:
 #   main:
-#     certFile: /etc/resedge/tls/fullchain.pem
+#     certFile: /etc/resedge/tls/fullchain.pem   # read again when it changes
 #     keyFile: /etc/resedge/tls/privkey.pem
+#     minVersion: "1.2"                          # or "1.3"
 #   auto:
-#     acme:
+#     acme:                                      # Let's Encrypt by default
 #       domains: [realtime.example.com]
 #       email: ops@example.com
+#       # staging: true                          # untrusted test certificates
+#       # ca: https://acme.example.net/directory # any other ACME CA
+#       # eab: {keyId: …, macKey: …}             # if the CA requires it
+#       # onDemand: {allow: ["*.example.com"]}   # or {ask: https://…}
 
 listeners:
   default:

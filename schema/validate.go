@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -78,7 +79,7 @@ func (v *validator) nats() {
 	n := &v.c.NATS
 	for i, u := range n.URLs {
 		if err := checkNATSURL(u); err != nil {
-			v.add(fmt.Sprintf("invalid NATS URL %q: %s", u, err), "nats", "urls", strconv.Itoa(i))
+			v.add(fmt.Sprintf("invalid NATS URL %q: %s", redactURL(u), err), "nats", "urls", strconv.Itoa(i))
 		}
 	}
 	if n.Cert != "" && n.Key == "" {
@@ -87,9 +88,15 @@ func (v *validator) nats() {
 	if n.Key != "" && n.Cert == "" {
 		v.add("missing cert (key is set)", "nats")
 	}
+	if n.Creds != "" && n.NKeySeed != "" {
+		v.add("use either creds or nkeySeed, not both", "nats")
+	}
 	v.atLeast(n.BufferSize, 1, "nats", "bufferSize")
 	if n.RequestTimeout <= 0 {
 		v.add("must be more than 0", "nats", "requestTimeout")
+	}
+	if n.Outage != "" { // "" is the default, close
+		v.oneOf(n.Outage, []string{OutageClose, OutageResync, OutageExit}, "nats", "outage")
 	}
 }
 
@@ -105,6 +112,22 @@ func (v *validator) engine() {
 	v.atLeast(e.Limits.MaxMessageSize, 1, "engine", "limits", "maxMessageSize")
 	if e.Limits.WriteTimeout <= 0 {
 		v.add("must be more than 0", "engine", "limits", "writeTimeout")
+	}
+	v.atLeast(e.Limits.MaxBodySize, 1, "engine", "limits", "maxBodySize")
+	v.atLeast(e.Limits.MaxHeaderBytes, 1, "engine", "limits", "maxHeaderBytes")
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"readHeaderTimeout", e.Limits.ReadHeaderTimeout}, {"readTimeout", e.Limits.ReadTimeout}, {"idleTimeout", e.Limits.IdleTimeout}, {"pongTimeout", e.Limits.PongTimeout}} {
+		if d.v <= 0 {
+			v.add("must be more than 0", "engine", "limits", d.key)
+		}
+	}
+	if e.Limits.PingInterval < 0 {
+		v.add("must not be negative", "engine", "limits", "pingInterval")
+	}
+	if v.c.Shutdown.LameDuck < 0 {
+		v.add("must not be negative", "shutdown", "lameDuck")
 	}
 }
 
@@ -129,13 +152,16 @@ func (v *validator) oneOf(got string, want []string, path ...string) {
 // tls checks TLS settings at path.
 func (v *validator) tls(path []string, t *TLS) {
 	sub := func(k ...string) []string { return append(append([]string(nil), path...), k...) }
+	if t.MinVersion != "" {
+		v.oneOf(t.MinVersion, []string{"1.2", "1.3"}, sub("minVersion")...)
+	}
 	if t.ACME != nil {
 		if t.CertFile != "" || t.KeyFile != "" {
 			v.add("use either certFile and keyFile, or acme, not both", path...)
 		}
 		a := t.ACME
-		if len(a.Domains) == 0 {
-			v.add("must not be empty", sub("acme", "domains")...)
+		if len(a.Domains) == 0 && a.OnDemand == nil {
+			v.add("must not be empty (unless onDemand is set)", sub("acme", "domains")...)
 		}
 		for i, d := range a.Domains {
 			if !validDomain(d) {
@@ -150,6 +176,32 @@ func (v *validator) tls(path []string, t *TLS) {
 		if a.CA != "" {
 			if u, err := url.Parse(a.CA); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 				v.add(fmt.Sprintf("invalid ACME directory URL %q: must be an https:// URL", a.CA), sub("acme", "ca")...)
+			}
+			if a.Staging {
+				v.add("use either ca or staging, not both", sub("acme")...)
+			}
+		}
+		if a.EAB != nil {
+			if a.EAB.KeyID == "" {
+				v.add("must not be empty", sub("acme", "eab", "keyId")...)
+			}
+			if _, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(a.EAB.MACKey, "=")); err != nil || a.EAB.MACKey == "" {
+				v.add("must be the base64url HMAC key the CA gave", sub("acme", "eab", "macKey")...)
+			}
+		}
+		if od := a.OnDemand; od != nil {
+			if len(od.Allow) == 0 && od.Ask == "" {
+				v.add("needs allow or ask, so that not every name gets a certificate", sub("acme", "onDemand")...)
+			}
+			for i, d := range od.Allow {
+				if !validDomain(d) {
+					v.add(fmt.Sprintf("invalid domain name %q", d), sub("acme", "onDemand", "allow", strconv.Itoa(i))...)
+				}
+			}
+			if od.Ask != "" {
+				if u, err := url.Parse(od.Ask); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+					v.add(fmt.Sprintf("invalid URL %q: must be an http:// or https:// URL", od.Ask), sub("acme", "onDemand", "ask")...)
+				}
 			}
 		}
 		for _, p := range []struct {

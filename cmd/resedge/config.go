@@ -45,10 +45,11 @@ func configCommand(args []string, stdout, stderr io.Writer) int {
 
 // validateFiles loads each file as "resedge run --config FILE" would (with
 // the RESEDGE_ variables of env), and checks what would keep it from
-// starting apart from binding and connecting: automatic TLS, certificate
-// files. Every problem of every file is printed, each on its own line,
-// located; valid files get "FILE: ok" on stdout. The exit code is 1 if any
-// file has a problem. A missing file is a problem (it is not created).
+// starting apart from binding and connecting: certificate files, ACME CA
+// roots and storage. Every problem of every file is printed, each on its
+// own line, located; valid files get "FILE: ok" on stdout. The exit code
+// is 1 if any file has a problem. A missing file is a problem (it is not
+// created).
 func validateFiles(files, env []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, f := range files {

@@ -27,7 +27,7 @@ func TestConfigValidate(t *testing.T) {
 	good := writeFile(t, dir, "good.yaml", "listeners:\n  pub:\n    address: 127.0.0.1:9000\n")
 	resgate := writeFile(t, dir, "resgate.json", `{"port": 9000, "requestTimeout": 5}`)
 	bad := writeFile(t, dir, "bad.yaml", "listeners:\n  pub:\n    address: nowhere\n    wsPath: /x\n")
-	acme := writeFile(t, dir, "acme.yaml", "listeners:\n  pub:\n    address: \":443\"\n    tls:\n      acme:\n        domains: [x.example.com]\n  pem:\n    address: \":8443\"\n    tls: {certFile: "+filepath.Join(dir, "no.pem")+", keyFile: k.pem}\n")
+	acme := writeFile(t, dir, "acme.yaml", "listeners:\n  pub:\n    address: \":443\"\n    tls:\n      acme:\n        domains: [x.example.com]\n        caRoots: ["+filepath.Join(dir, "no-ca.pem")+"]\n  pem:\n    address: \":8443\"\n    tls: {certFile: "+filepath.Join(dir, "no.pem")+", keyFile: k.pem}\n")
 	missing := filepath.Join(dir, "missing.yaml")
 
 	tests := []struct {
@@ -46,8 +46,8 @@ func TestConfigValidate(t *testing.T) {
 			stderr: []string{
 				bad + `:3: listeners.pub.address: invalid address "nowhere"`,
 				bad + `:4: listeners.pub.wsPath: unknown key (did you mean "wsPaths"?)`,
-				acme + `: listener "pem": TLS certificate ` + filepath.Join(dir, "no.pem") + " and key k.pem: open ",
-				acme + `: listener "pub": automatic TLS not available yet`,
+				acme + `: listener "pem": certificate file ` + filepath.Join(dir, "no.pem") + " does not exist",
+				acme + `: listener "pub": CA root file ` + filepath.Join(dir, "no-ca.pem") + " does not exist",
 				"config file " + missing + ": open " + missing + ": no such file or directory",
 			}},
 		{name: "environment applies", files: []string{good}, env: []string{"RESEDGE_LISTENERS_PUB_APIENCODING=xml"}, code: 1,

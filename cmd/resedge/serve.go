@@ -19,8 +19,9 @@ import (
 
 // Shutdown limits. After a stop signal the listeners get drainTimeout to
 // finish the HTTP requests in flight; if the whole shutdown takes longer
-// than stopTimeout the process exits with an error. systemd's
-// TimeoutStopSec must be longer than stopTimeout.
+// than stopTimeout the process exits with an error. After SIGTERM, the lame
+// duck window (shutdown.lameDuck) comes first and adds to both. systemd's
+// TimeoutStopSec must be longer than stopTimeout plus the window.
 const (
 	drainTimeout = 5 * time.Second
 	stopTimeout  = 10 * time.Second
@@ -64,6 +65,7 @@ func serve(cl *commandLine, cfg *schema.Config, stderr io.Writer) int {
 	stopWatchdog := notify.watchdog(s.Healthy)
 
 	code := 0
+	var lameDuck time.Duration
 loop:
 	for {
 		select {
@@ -87,6 +89,11 @@ loop:
 			notify.send(sdReady, statusLine(cfg))
 		case sig := <-stop:
 			log.Info("Stopping server", "signal", sig.String())
+			if sig == syscall.SIGTERM {
+				// A supervisor's stop (systemd, Kubernetes): lame duck
+				// first. An interactive stop is at once.
+				lameDuck = cfg.Shutdown.LameDuck.D()
+			}
 			break loop
 		case err := <-s.Failed():
 			log.Error("Server failed, stopping", "error", err)
@@ -102,6 +109,11 @@ loop:
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if lameDuck > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), lameDuck+time.Second)
+			s.Drain(ctx, lameDuck)
+			cancel()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
 		if err := s.Shutdown(ctx); err != nil {
@@ -113,8 +125,8 @@ loop:
 	case sig := <-stop:
 		log.Error("Forced exit on second signal", "signal", sig.String())
 		return 1
-	case <-time.After(stopTimeout):
-		log.Error("Shutdown timed out", "timeout", stopTimeout)
+	case <-time.After(stopTimeout + lameDuck):
+		log.Error("Shutdown timed out", "timeout", stopTimeout+lameDuck)
 		return 1
 	}
 	if code == 0 {

@@ -180,8 +180,8 @@ func TestStartFailure(t *testing.T) {
 	}{
 		{"port in use", listener("free", freeAddr(t)) + listener("busy", taken.Addr().String()),
 			`listener \"busy\": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
-		{"automatic TLS", listener("auto", "127.0.0.1:8443") + "    tls:\n      acme:\n        domains: [x.example.com]\n        altTLSALPNPort: 9443\n",
-			`listener \"auto\": automatic TLS not available yet`},
+		{"ACME CA roots missing", listener("auto", "127.0.0.1:8443") + "    tls:\n      acme:\n        domains: [x.example.com]\n        altTLSALPNPort: 9443\n        caRoots: [/nonexistent/ca.pem]\n",
+			`listener \"auto\": CA root file /nonexistent/ca.pem does not exist`},
 		{"no systemd socket", listener("sd", "systemd:public"), `listener \"sd\": no socket named \"public\" was passed by systemd`},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,173 @@
+package listeners
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/resedge/resedge/resproto"
+)
+
+// captureConn is a net.Conn that records what is written to it.
+type captureConn struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *captureConn) Read([]byte) (int, error) { return 0, io.EOF }
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(b)
+}
+func (c *captureConn) Close() error                     { return nil }
+func (c *captureConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *captureConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *captureConn) SetDeadline(time.Time) error      { return nil }
+func (c *captureConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *captureConn) SetWriteDeadline(time.Time) error { return nil }
+
+// take returns what was written since the last take.
+func (c *captureConn) take() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := append([]byte(nil), c.buf.Bytes()...)
+	c.buf.Reset()
+	return b
+}
+
+// hijackRecorder is an http.ResponseWriter whose Hijack returns conn.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Header() http.Header { return http.Header{} }
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.conn, bufio.NewReadWriter(bufio.NewReader(w.conn), bufio.NewWriter(w.conn)), nil
+}
+
+// upgradeCapture upgrades a fake request with the listeners' upgrader
+// settings, over a captureConn (wrapped in a wsNetConn if wrap), and
+// discards the handshake response.
+func upgradeCapture(t *testing.T, wrap bool) (*websocket.Conn, *captureConn, *wsNetConn) {
+	t.Helper()
+	cc := &captureConn{}
+	var w http.ResponseWriter = &hijackRecorder{conn: cc}
+	var hw *hijackWrap
+	if wrap {
+		hw = &hijackWrap{ResponseWriter: w}
+		w = hw
+	}
+	r, _ := http.NewRequest("GET", "http://example.com/", nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(cc.take(), []byte("HTTP/1.1 101 ")) {
+		t.Fatal("no handshake response")
+	}
+	var nc *wsNetConn
+	if hw != nil {
+		nc = hw.nc
+	}
+	return ws, cc, nc
+}
+
+// TestTextFrameIsGorillas checks that the frames the write loop writes are
+// byte for byte those gorilla's WriteMessage writes, at every length
+// encoding.
+func TestTextFrameIsGorillas(t *testing.T) {
+	ws, cc, _ := upgradeCapture(t, false)
+	for _, n := range []int{0, 1, 125, 126, 127, 1000, 1100, 65535, 65536, 70000} {
+		data := bytes.Repeat([]byte{'x'}, n)
+		if err := ws.WriteMessage(websocket.TextMessage, data); err != nil {
+			t.Fatal(err)
+		}
+		want := cc.take()
+		got := wsPreparedOf(resproto.NewMessage(data)).textFrame()
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: frame % x…, gorilla's % x…", n, got[:min(len(got), 12)], want[:min(len(want), 12)])
+		}
+	}
+}
+
+// TestWriteFramesBatch checks that several messages go out as their frames,
+// in order, in one write.
+func TestWriteFramesBatch(t *testing.T) {
+	_, cc, nc := upgradeCapture(t, true)
+	msgs := []*resproto.Message{resproto.NewMessage([]byte(`{"a":1}`)), resproto.NewMessage(bytes.Repeat([]byte{'y'}, 300))}
+	if err := nc.writeFrames(msgs, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := append(wsPreparedOf(msgs[0]).textFrame(), wsPreparedOf(msgs[1]).textFrame()...)
+	if got := cc.take(); !bytes.Equal(got, want) {
+		t.Errorf("wrote % x, want % x", got, want)
+	}
+	buf, ok := framesOf(msgs)
+	if !ok || !bytes.Equal(buf, want) {
+		t.Errorf("framesOf: % x %v, want % x", buf, ok, want)
+	}
+}
+
+// TestNoDataAfterClose checks that once gorilla has written a close frame,
+// no data frame follows, as when gorilla writes the data itself.
+func TestNoDataAfterClose(t *testing.T) {
+	ws, cc, nc := upgradeCapture(t, true)
+	if err := ws.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got := cc.take(); !bytes.Equal(got, []byte{0x89, 1, 'p'}) {
+		t.Errorf("ping: % x", got)
+	}
+	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	cc.take()
+	err := nc.writeFrames([]*resproto.Message{resproto.NewMessage([]byte(`{}`))}, time.Second)
+	if !errors.Is(err, websocket.ErrCloseSent) {
+		t.Errorf("write after close: %v, want ErrCloseSent", err)
+	}
+	if got := cc.take(); len(got) != 0 {
+		t.Errorf("wrote % x after the close frame", got)
+	}
+}
+
+// TestControlWaitsForWriteLock checks that a control frame waits for the
+// write loop's lock, no longer than its deadline: then a ping is dropped
+// (gorilla's connection stays usable) and a close frame fails.
+func TestControlWaitsForWriteLock(t *testing.T) {
+	ws, cc, nc := upgradeCapture(t, true)
+	nc.lock <- struct{}{} // the write loop is writing
+	start := time.Now()
+	if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(50*time.Millisecond)); err != nil {
+		t.Errorf("ping while locked: %v", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Errorf("ping gave up after %v", d)
+	}
+	err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(20*time.Millisecond))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("close while locked: %v, want a timeout", err)
+	}
+	if got := cc.take(); len(got) != 0 {
+		t.Errorf("wrote % x while locked", got)
+	}
+	<-nc.lock
+	if err := nc.writeFrames([]*resproto.Message{resproto.NewMessage([]byte(`{}`))}, time.Second); err != nil {
+		t.Errorf("data after a failed close frame: %v", err)
+	}
+}

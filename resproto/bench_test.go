@@ -1,0 +1,264 @@
+package resproto
+
+// Benchmarks of the engine's hot paths, so that regressions show in review:
+//
+//	go test -run x -bench . -benchmem ./resproto/
+//
+// The engine benchmarks run on an embedded NATS server with a minimal
+// service; what they time is the engine's own work (decoding, queues,
+// encoding), not sockets: their transport only counts what it is sent.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+var (
+	benchRequest       = []byte(`{"id":4711,"method":"call.bench.model.ping","params":{"a":1,"b":"two"}}`)
+	benchAccessReply   = []byte(`{"result":{"get":true,"call":"*"}}`)
+	benchGetReply      = []byte(`{"result":{"model":{"t":0,"name":"bench","ref":{"rid":"bench.other"},"data":{"data":{"x":[1,2]}}}}}`)
+	benchCallReply     = []byte(`{"result":{"pong":true,"n":12345}}`)
+	benchModelResource = "bench.model"
+)
+
+// BenchmarkDecodeClientRequest decodes a client request, as every message
+// a client sends is.
+func BenchmarkDecodeClientRequest(b *testing.B) {
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r clientRequest
+			if err := decodeClientRequest(benchRequest, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r clientRequest
+			if err := json.Unmarshal(benchRequest, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDecodeServiceResponses decodes the access, get and call
+// responses of services.
+func BenchmarkDecodeServiceResponses(b *testing.B) {
+	b.Run("access", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if a := decodeAccessResponse(benchAccessReply); a.Err != nil {
+				b.Fatal(a.Err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeGetResponse(benchGetReply); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("call", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeCallResponse(benchCallReply); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEventMessage encodes the client message of a change event, as
+// done once per distinct payload of an event.
+func BenchmarkEventMessage(b *testing.B) {
+	changed := map[string]Value{
+		"t":    {Type: ValuePrimitive, Raw: json.RawMessage(`1764000000000000000`)},
+		"name": {Type: ValuePrimitive, Raw: json.RawMessage(`"bench"`)},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		eventMessage(benchModelResource, "change", changeEventData{Values: encodeValueMap(changed, false)})
+	}
+}
+
+// BenchmarkResetDiff diffs a cached collection of 1,000 items against a
+// fresh copy with a few items moved, removed and added, as a system.reset
+// or a query event does.
+func BenchmarkResetDiff(b *testing.B) {
+	a := make([]Value, 1000)
+	for i := range a {
+		a[i] = Value{Type: ValuePrimitive, Raw: json.RawMessage(strconv.Itoa(i))}
+	}
+	c := append([]Value(nil), a...)
+	c = append(c[:100], c[110:]...)
+	c = append(c[:500], append([]Value{{Type: ValuePrimitive, Raw: json.RawMessage(`"new"`)}}, c[500:]...)...)
+	c[900], c[901] = c[901], c[900]
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(diffCollection(a, c)) == 0 {
+			b.Fatal("no difference found")
+		}
+	}
+}
+
+// benchTransport counts what a connection is sent.
+type benchTransport struct {
+	events  *eventCounter
+	replies chan struct{}
+}
+
+// eventCounter counts the events sent to a set of n connections, and
+// signals each time all of them got one more.
+type eventCounter struct {
+	n     int64
+	count atomic.Int64
+	round chan struct{}
+}
+
+func (t *benchTransport) Send(m *Message) {
+	if len(m.Data) > 9 && string(m.Data[:9]) == `{"event":` {
+		if ec := t.events; ec != nil && ec.count.Add(1)%ec.n == 0 {
+			ec.round <- struct{}{}
+		}
+		return
+	}
+	t.replies <- struct{}{}
+}
+
+func (t *benchTransport) Disconnect(string) {}
+
+// startBenchEngine starts an embedded NATS server, a service granting
+// everything (bench.* resources are the model {"t":0,"name":"bench"}; every
+// call answers {"pong":true}), and an engine; it returns the engine and the
+// service's connection.
+func startBenchEngine(b *testing.B) (*Engine, *nats.Conn) {
+	b.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats server not ready")
+	}
+	b.Cleanup(ns.Shutdown)
+	svc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(svc.Close)
+	replies := map[string][]byte{
+		"access.>": benchAccessReply,
+		"get.>":    []byte(`{"result":{"model":{"t":0,"name":"bench"}}}`),
+		"call.>":   []byte(`{"result":{"pong":true}}`),
+	}
+	for subj, reply := range replies {
+		reply := reply
+		if _, err := svc.Subscribe(subj, func(m *nats.Msg) { m.Respond(reply) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svc.Flush()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(nc, Config{
+		RequestTimeout: 5 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(); nc.Close() })
+	return e, svc
+}
+
+// request sends a client request on c and waits for its reply.
+func benchRequestReply(b *testing.B, c *Conn, t *benchTransport, id int, method string) {
+	c.HandleMessage([]byte(`{"id":` + strconv.Itoa(id) + `,"method":"` + method + `"}`))
+	select {
+	case <-t.replies:
+	case <-time.After(10 * time.Second):
+		b.Fatalf("no reply to %s", method)
+	}
+}
+
+// BenchmarkEventFanout publishes change events on a model N connections
+// subscribe to, and times the engine from the NATS message to the last
+// connection's Send: the event applied to the cache once, encoded once,
+// and passed through every connection's queue. ns/op is per event;
+// ns/msg per delivered message.
+func BenchmarkEventFanout(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			e, svc := startBenchEngine(b)
+			events := &eventCounter{n: int64(n), round: make(chan struct{}, 1)}
+			for i := 0; i < n; i++ {
+				t := &benchTransport{events: events, replies: make(chan struct{}, 1)}
+				c, err := e.NewConn(t, nil, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchRequestReply(b, c, t, 1, "subscribe."+benchModelResource)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				svc.Publish("event."+benchModelResource+".change", []byte(`{"values":{"t":`+strconv.Itoa(i+1)+`}}`))
+				select {
+				case <-events.round:
+				case <-time.After(10 * time.Second):
+					b.Fatalf("event %d: %d delivered of %d", i, events.count.Load(), int64(n)*int64(i+1))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(events.count.Load()), "ns/msg")
+		})
+	}
+}
+
+// BenchmarkCachedGet answers get requests for a model the connection
+// already subscribes to: decoded, served from the cache (access included),
+// encoded, with no request to a service.
+func BenchmarkCachedGet(b *testing.B) {
+	e, _ := startBenchEngine(b)
+	t := &benchTransport{replies: make(chan struct{}, 1)}
+	c, err := e.NewConn(t, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRequestReply(b, c, t, 1, "subscribe."+benchModelResource)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		benchRequestReply(b, c, t, i+2, "get."+benchModelResource)
+	}
+}
+
+// BenchmarkCall makes call requests on a subscribed model: one NATS round
+// trip to the service each, so it includes the embedded NATS server.
+func BenchmarkCall(b *testing.B) {
+	e, _ := startBenchEngine(b)
+	t := &benchTransport{replies: make(chan struct{}, 1)}
+	c, err := e.NewConn(t, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRequestReply(b, c, t, 1, "subscribe."+benchModelResource)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		benchRequestReply(b, c, t, i+2, "call."+benchModelResource+".ping")
+	}
+}
