@@ -1,38 +1,23 @@
 package edge
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/restest"
 	"github.com/resedge/resedge/schema"
 )
 
-// logBuffer is a goroutine-safe log sink for tests.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer collects log output (restest.LogBuffer) and can wait for a
+// line.
+type logBuffer struct{ restest.LogBuffer }
 
 // waitFor polls until the log contains s or the timeout passes.
 func (b *logBuffer) waitFor(t *testing.T, s string) {

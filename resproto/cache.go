@@ -488,6 +488,13 @@ func (r *resource) handleReset(t *throttle) {
 	if r.resetting || r.state == rsError {
 		return
 	}
+	r.refetch(t, r.handleResetResponse)
+}
+
+// refetch sends r's get request again, through throttle t, and hands the
+// reply to then on r's queue; r.resetting is set meanwhile. Call on r's
+// queue.
+func (r *resource) refetch(t *throttle, then func(data []byte, err error)) {
 	r.resetting = true
 	subject := "get." + r.e.name
 	payload := encodeGetRequest(r.q)
@@ -495,7 +502,7 @@ func (r *resource) handleReset(t *throttle) {
 		r.e.c.mq.request(subject, payload, func(data []byte, err error) {
 			r.e.enqueue(func() {
 				r.resetting = false
-				r.handleResetResponse(data, err)
+				then(data, err)
 			})
 			t.done()
 		})

@@ -175,18 +175,7 @@ func (r *resource) resync(e *Engine, gen uint64, t *throttle, attempt int) {
 	if r.resetting || (r.state != rsModel && r.state != rsCollection) {
 		return
 	}
-	r.resetting = true
-	subject := "get." + r.e.name
-	payload := encodeGetRequest(r.q)
-	t.add(func() {
-		r.e.c.mq.request(subject, payload, func(data []byte, err error) {
-			r.e.enqueue(func() {
-				r.resetting = false
-				r.resynced(e, gen, t, attempt, data, err)
-			})
-			t.done()
-		})
-	})
+	r.refetch(t, func(data []byte, err error) { r.resynced(e, gen, t, attempt, data, err) })
 }
 
 // resynced handles the reply to a resync refetch.

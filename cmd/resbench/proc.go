@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -14,10 +13,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
-// 100 on every Linux architecture Go supports (getconf CLK_TCK).
-const clockTicks = 100
 
 // splitCommand splits a command line template into words the way a shell
 // would for simple cases: blanks separate words, single quotes keep
@@ -237,65 +232,6 @@ func killChildren() {
 	for c := range children.set {
 		syscall.Kill(-c.pid(), syscall.SIGKILL)
 	}
-}
-
-// procCPU returns the CPU time (user + system, all threads) a process has
-// used so far, from /proc/<pid>/stat.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
-}
-
-// parseStatCPU reads utime and stime from the text of /proc/<pid>/stat.
-func parseStatCPU(b []byte) (time.Duration, error) {
-	// The command name (field 2) is in parentheses and may hold blanks:
-	// fields are counted from after its closing parenthesis.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, errors.New("short /proc stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("malformed utime/stime in /proc stat")
-	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
-}
-
-// procRSS returns a process's resident set size in bytes, from the VmRSS
-// line of /proc/<pid>/status.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(b)
-}
-
-// parseVmRSS reads the VmRSS line of /proc/<pid>/status.
-func parseVmRSS(b []byte) (int64, error) {
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("malformed VmRSS line %q", line)
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmRSS line")
 }
 
 // raiseFileLimit raises the soft limit on open files to the hard limit.

@@ -131,24 +131,6 @@ func TestSplitCommand(t *testing.T) {
 	}
 }
 
-func TestProcParsing(t *testing.T) {
-	stat := []byte("1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 1000 200 18446744073709551615\n")
-	if got, err := parseStatCPU(stat); err != nil || got != 3*time.Second {
-		t.Errorf("parseStatCPU = %v, %v; want 3s", got, err)
-	}
-	status := []byte("Name:\tx\nVmPeak:\t  2000 kB\nVmRSS:\t    1536 kB\nThreads:\t5\n")
-	if got, err := parseVmRSS(status); err != nil || got != 1536*1024 {
-		t.Errorf("parseVmRSS = %v, %v", got, err)
-	}
-	// This process's own figures.
-	if _, err := procCPU(os.Getpid()); err != nil && runtime.GOOS == "linux" {
-		t.Error(err)
-	}
-	if rss, err := procRSS(os.Getpid()); runtime.GOOS == "linux" && (err != nil || rss <= 0) {
-		t.Errorf("procRSS = %v, %v", rss, err)
-	}
-}
-
 func TestParseT(t *testing.T) {
 	for in, want := range map[string]int64{
 		`{"event":"bench.model.change","data":{"values":{"t":1700000000123456789}}}`: 1700000000123456789,

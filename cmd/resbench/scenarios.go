@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resedge/resedge/internal/procstat"
 )
 
 // Bounds of every load loop, besides its duration.
@@ -55,8 +57,8 @@ type window struct {
 
 // begin starts a measured window.
 func (e *env) begin() (window, error) {
-	self, _ := procCPU(os.Getpid())
-	cpu, err := procCPU(e.gw.pid())
+	self, _ := procstat.CPU(os.Getpid())
+	cpu, err := procstat.CPU(e.gw.pid())
 	return window{t0: time.Now(), cpu0: cpu, selfCPU: self}, err
 }
 
@@ -68,8 +70,8 @@ type measured struct {
 
 // end ends a measured window.
 func (e *env) end(w window) (measured, error) {
-	c, err := procCPU(e.gw.pid())
-	self, _ := procCPU(os.Getpid())
+	c, err := procstat.CPU(e.gw.pid())
+	self, _ := procstat.CPU(os.Getpid())
 	return measured{
 		secs:    time.Since(w.t0).Seconds(),
 		cpu:     (c - w.cpu0).Seconds(),
@@ -543,7 +545,7 @@ func runHTTPGet(e *env) (map[string]float64, error) {
 // WebSocket connections, and the CPU cost of opening them.
 func runMemory(e *env) (map[string]float64, error) {
 	time.Sleep(e.opts.settle / 2)
-	rss0, err := procRSS(e.gw.pid())
+	rss0, err := procstat.RSS(e.gw.pid())
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +564,7 @@ func runMemory(e *env) (map[string]float64, error) {
 		return nil, err
 	}
 	time.Sleep(e.opts.settle)
-	rss1, err := procRSS(e.gw.pid())
+	rss1, err := procstat.RSS(e.gw.pid())
 	if err != nil {
 		return nil, err
 	}

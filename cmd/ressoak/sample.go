@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/resedge/resedge/internal/procstat"
 )
 
 // sample is the gateway's state at one moment of the soak.
@@ -42,7 +43,7 @@ func (s *sampler) take(ctx context.Context, name string, elapsed time.Duration, 
 	sm.Goroutines = int(m["go_goroutines"])
 	sm.RSS = int64(m["process_resident_memory_bytes"])
 	if s.pid > 0 {
-		if rss, err := procRSS(s.pid); err == nil {
+		if rss, err := procstat.RSS(s.pid); err == nil {
 			sm.RSS = rss
 		} else if sm.Err == "" {
 			sm.Err = err.Error()
@@ -91,27 +92,4 @@ func (s *sampler) metrics(ctx context.Context, names ...string) (map[string]floa
 		}
 	}
 	return out, sc.Err()
-}
-
-// procRSS returns a process's resident set size in bytes, from the VmRSS
-// line of /proc/<pid>/status.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("malformed VmRSS line %q", line)
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			if err != nil {
-				return 0, err
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmRSS line")
 }

@@ -47,7 +47,7 @@ type gateway struct {
 	s         *edge.Server
 	https     string // the TLS listener's address
 	http      string // the redirect listener's address
-	logs      *logBuffer
+	logs      *restest.LogBuffer
 	tlsPort   int
 	httpPort  int
 	dnsServer string
@@ -67,7 +67,7 @@ func setup(t *testing.T, validity time.Duration, eab map[string]string) *gateway
 	svc.Subscribe("get.test.model", reply(`{"result":{"model":{"n":1}}}`))
 	svc.Subscribe("access.test.>", reply(`{"result":{"get":true}}`))
 	svc.Flush()
-	g := &gateway{t: t, svc: svc, logs: &logBuffer{}, dnsServer: acmetest.StartDNS(t)}
+	g := &gateway{t: t, svc: svc, logs: &restest.LogBuffer{}, dnsServer: acmetest.StartDNS(t)}
 	g.tlsPort, g.httpPort = acmetest.FreePort(t), acmetest.FreePort(t)
 	g.https, g.http = acmetest.Addr(g.tlsPort), acmetest.Addr(g.httpPort)
 	g.ca = acmetest.Start(t, acmetest.Options{HTTPPort: g.httpPort, TLSPort: g.tlsPort, DNS: g.dnsServer, Validity: validity, EAB: eab})
@@ -499,22 +499,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-}
-
-// logBuffer collects log output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

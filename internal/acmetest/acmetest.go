@@ -8,7 +8,6 @@
 package acmetest
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"log"
@@ -19,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 	"github.com/letsencrypt/pebble/v2/va"
 	"github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/miekg/dns"
+	"github.com/resedge/resedge/internal/restest"
 )
 
 // Options configure a CA.
@@ -57,7 +56,7 @@ type CA struct {
 	Roots *x509.CertPool
 
 	orders atomic.Int64
-	logs   *syncBuffer
+	logs   *restest.LogBuffer
 }
 
 // Orders returns how many ACME orders (new-order requests) the CA got.
@@ -72,7 +71,7 @@ func Start(t testing.TB, o Options) *CA {
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random wait before validating
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no rejected nonces: deterministic
 	t.Setenv("PEBBLE_AUTHZREUSE", "0")      // every order solves a challenge
-	c := &CA{logs: &syncBuffer{}}
+	c := &CA{logs: &restest.LogBuffer{}}
 	logger := log.New(c.logs, "pebble ", log.Lmicroseconds)
 	store := db.NewMemoryStore()
 	for id, key := range o.EAB {
@@ -149,21 +148,3 @@ func FreePort(t testing.TB) int {
 
 // Addr returns 127.0.0.1:port.
 func Addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

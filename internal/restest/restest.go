@@ -187,6 +187,7 @@ type LogBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends p; safe beside String and other writes.
 func (l *LogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
