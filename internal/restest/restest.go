@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -643,6 +644,33 @@ func (r *ClientRequest) GetResponse() *ClientResponse {
 	if !ok || uint64(id) != r.ID {
 		r.c.s.t.Fatalf("expected the reply to %s (id %d), got %s", r.Method, r.ID, m["_data"])
 	}
+	return r.response(m)
+}
+
+// GetResponses returns the replies to requests of one client that may be
+// answered in any order; they must be its next len(reqs) messages. The
+// replies are in the order of reqs.
+func GetResponses(reqs ...*ClientRequest) []*ClientResponse {
+	if len(reqs) == 0 {
+		return nil
+	}
+	c := reqs[0].c
+	c.s.t.Helper()
+	out := make([]*ClientResponse, len(reqs))
+	for range reqs {
+		m := c.next()
+		id, _ := m["id"].(float64)
+		i := slices.IndexFunc(reqs, func(r *ClientRequest) bool { return r.ID == uint64(id) })
+		if i < 0 || out[i] != nil {
+			c.s.t.Fatalf("expected a reply to one of %d requests, got %s", len(reqs), m["_data"])
+		}
+		out[i] = reqs[i].response(m)
+	}
+	return out
+}
+
+// response makes the ClientResponse of reply m.
+func (r *ClientRequest) response(m map[string]any) *ClientResponse {
 	_, hasResult := m["result"]
 	resp := &ClientResponse{r: r, Result: m["result"], HasResult: hasResult, Raw: m["_data"].(string)}
 	if e, ok := m["error"]; ok {
