@@ -26,7 +26,7 @@ func TestDrain(t *testing.T) {
 	clients := make([]*client, n)
 	for i := range clients {
 		clients[i] = dial(t, "ws://"+pub+"/")
-		clients[i].subscribe()
+		clients[i].Subscribe()
 	}
 	start := time.Now()
 	done := make(chan struct{})
@@ -58,7 +58,7 @@ func TestDrain(t *testing.T) {
 	}
 	var times []time.Duration
 	for _, c := range clients {
-		c.wantClosed()
+		c.WantClosed()
 		times = append(times, time.Since(start))
 	}
 	<-done

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/acmetest"
 	"github.com/resedge/resedge/schema"
 )
 
@@ -129,7 +130,7 @@ func TestReload(t *testing.T) {
 			after: func(e *env, a addrs) *schema.Config {
 				b := listenerAt("b", a["b"])
 				b.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{Domains: []string{"x.example.com"}, AltTLSALPNPort: 8443,
-					CARoots: []string{"/nonexistent/ca.pem"}, Storage: e.t.TempDir()}}}
+					CARoots: []string{"/nonexistent/ca.pem"}, Storage: acmetest.StorageDir(e.t)}}}
 				return e.config(listenerAt("a", a["a"]), b)
 			},
 			wantErr: `listener "b": CA root file /nonexistent/ca.pem does not exist`,
@@ -166,7 +167,7 @@ func TestReload(t *testing.T) {
 			clients := map[string]*client{}
 			for name, l := range before.Listeners {
 				c := dial(t, "ws://"+l.Address+l.WSPaths[0])
-				c.subscribe()
+				c.Subscribe()
 				clients[name] = c
 			}
 
@@ -183,9 +184,9 @@ func TestReload(t *testing.T) {
 			e.event(2)
 			for name, c := range clients {
 				if contains(tt.open, name) {
-					c.wantEvent(2)
+					c.WantEvent(2)
 				} else {
-					c.wantClosed()
+					c.WantClosed()
 				}
 			}
 			cfg := after
@@ -195,9 +196,9 @@ func TestReload(t *testing.T) {
 			for i, name := range tt.serving {
 				l := cfg.Listeners[name]
 				c := dial(t, "ws://"+l.Address+l.WSPaths[0])
-				c.subscribe()
+				c.Subscribe()
 				e.event(10 + i) // a new value: an event that changes nothing is not sent
-				c.wantEvent(10 + i)
+				c.WantEvent(10 + i)
 			}
 			for _, k := range tt.refused {
 				if c, err := net.DialTimeout("tcp", a[k], time.Second); err == nil {
@@ -407,19 +408,19 @@ func TestSocketActivation(t *testing.T) {
 	}
 	defer s.Shutdown(context.Background())
 	c := dial(t, url)
-	c.subscribe()
+	c.Subscribe()
 
 	if err := s.Reload(without); err != nil {
 		t.Fatal(err)
 	}
-	c.wantClosed()
+	c.WantClosed()
 	if err := s.Reload(with); err != nil {
 		t.Fatal(err)
 	}
 	c = dial(t, url)
-	c.subscribe()
+	c.Subscribe()
 	e.event(5)
-	c.wantEvent(5)
+	c.WantEvent(5)
 }
 
 // TestShutdown: clients get a going-away close frame, and HTTP requests in
@@ -453,7 +454,7 @@ func TestShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := dial(t, "ws://"+l.Address+"/")
-			c.subscribe()
+			c.Subscribe()
 
 			type result struct {
 				status int
@@ -477,7 +478,7 @@ func TestShutdown(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			err := s.Shutdown(ctx)
-			c.wantClosed()
+			c.WantClosed()
 			r := <-res
 			if tt.completes {
 				if err != nil || r.status != 200 || r.body != `{"slow":true}` {

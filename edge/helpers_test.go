@@ -8,9 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"log/slog"
 	"math/big"
 	"net"
@@ -112,106 +110,13 @@ func listenerAt(name, addr string) *schema.Listener { return schema.DefaultListe
 // localAddr returns 127.0.0.1 with a port that was free a moment ago.
 func localAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(freePort(t)) }
 
-// client is a WebSocket client.
-type client struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	msgs   chan map[string]any
-	closed chan struct{}
-	code   int // close code received, once closed
-	nextID int
-}
+// client is a WebSocket client (restest.WSClient).
+type client = restest.WSClient
 
 // dial connects a WebSocket client to url, failing the test if it cannot.
-func dial(t *testing.T, url string) *client {
-	t.Helper()
-	c, err := tryDial(t, url)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	return c
-}
+func dial(t *testing.T, url string) *client { return restest.DialWS(t, url) }
 
-func tryDial(t *testing.T, url string) (*client, error) {
-	d := websocket.Dialer{HandshakeTimeout: timeout}
-	ws, resp, err := d.Dial(url, nil)
-	if err != nil {
-		if resp != nil {
-			return nil, errors.New(err.Error() + " (status " + resp.Status + ")")
-		}
-		return nil, err
-	}
-	c := &client{t: t, ws: ws, msgs: make(chan map[string]any, 100), closed: make(chan struct{})}
-	t.Cleanup(func() { ws.Close() })
-	go func() {
-		defer close(c.closed)
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					c.code = ce.Code
-				}
-				return
-			}
-			var m map[string]any
-			json.Unmarshal(data, &m)
-			c.msgs <- m
-		}
-	}()
-	return c, nil
-}
-
-// subscribe subscribes to test.model and waits for the response.
-func (c *client) subscribe() {
-	c.t.Helper()
-	c.nextID++
-	if err := c.ws.WriteJSON(map[string]any{"id": c.nextID, "method": "subscribe.test.model"}); err != nil {
-		c.t.Fatalf("subscribe: %v", err)
-	}
-	m := c.next()
-	if m["id"] != float64(c.nextID) || m["result"] == nil {
-		c.t.Fatalf("subscribe response: %v", m)
-	}
-}
-
-// next returns the next message.
-func (c *client) next() map[string]any {
-	c.t.Helper()
-	select {
-	case m := <-c.msgs:
-		return m
-	case <-c.closed:
-		c.t.Fatalf("connection closed (code %d) while waiting for a message", c.code)
-	case <-time.After(timeout):
-		c.t.Fatal("no message")
-	}
-	return nil
-}
-
-// wantEvent waits for the change event setting n.
-func (c *client) wantEvent(n int) {
-	c.t.Helper()
-	m := c.next()
-	data, _ := json.Marshal(m)
-	if m["event"] != "test.model.change" || string(data) != `{"data":{"values":{"n":`+strconv.Itoa(n)+`}},"event":"test.model.change"}` {
-		c.t.Fatalf("want change event n=%d, got %s", n, data)
-	}
-}
-
-// wantClosed waits for the server to close the connection with a
-// going-away close frame.
-func (c *client) wantClosed() {
-	c.t.Helper()
-	select {
-	case <-c.closed:
-		if c.code != websocket.CloseGoingAway {
-			c.t.Fatalf("closed with code %d, want %d (going away)", c.code, websocket.CloseGoingAway)
-		}
-	case <-time.After(timeout):
-		c.t.Fatal("connection not closed")
-	}
-}
+func tryDial(t *testing.T, url string) (*client, error) { return restest.TryDialWS(t, url) }
 
 // writeCert writes a new self-signed certificate for 127.0.0.1 and its key
 // into dir, and returns their paths and the certificate's serial number.

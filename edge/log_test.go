@@ -29,8 +29,8 @@ func TestConnectionLogLines(t *testing.T) {
 	t.Cleanup(func() { s.Shutdown(context.Background()) })
 
 	c := dial(t, "ws://"+a.Address+"/")
-	c.subscribe()
-	c.ws.Close()
+	c.Subscribe()
+	c.WS.Close()
 	resp, err := http.Get("http://" + a.Address + "/api/test/model")
 	if err != nil {
 		t.Fatal(err)

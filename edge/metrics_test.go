@@ -62,18 +62,18 @@ func TestMetrics(t *testing.T) {
 	before := scrape(t, ml.Address)
 
 	c := dial(t, "ws://"+a.Address+"/")
-	c.subscribe()
+	c.Subscribe()
 	e.event(2)
-	c.wantEvent(2)
+	c.WantEvent(2)
 	// An error: no service answers nope.* (system.notFound, no responders).
-	c.nextID++
-	c.ws.WriteJSON(map[string]any{"id": c.nextID, "method": "get.nope.x"})
-	if m := c.next(); m["error"] == nil {
+	c.NextID++
+	c.WS.WriteJSON(map[string]any{"id": c.NextID, "method": "get.nope.x"})
+	if m := c.Next(); m["error"] == nil {
 		t.Fatalf("get.nope.x: %v", m)
 	}
-	c.nextID++
-	c.ws.WriteJSON(map[string]any{"id": c.nextID, "method": "new.test.col"}) // counts as call
-	c.next()
+	c.NextID++
+	c.WS.WriteJSON(map[string]any{"id": c.NextID, "method": "new.test.col"}) // counts as call
+	c.Next()
 	for _, method := range []string{"GET", "HEAD"} {
 		req, _ := http.NewRequest(method, "http://"+a.Address+"/api/test/model", nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -138,7 +138,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// The connection closing brings the gauges back.
-	c.ws.Close()
+	c.WS.Close()
 	waitFor(t, "connection gauges at 0", func() bool {
 		m := scrape(t, ml.Address)
 		return m["resgate_ws_current_connections"] == 0 && m[`resedge_listener_connections{listener="a"}`] == 0

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resedge/resedge/internal/acmetest"
 	"github.com/resedge/resedge/schema"
 )
 
@@ -26,7 +27,7 @@ func TestACMEListener(t *testing.T) {
 	auto.TLS = &schema.TLSRef{Inline: &schema.TLS{ACME: &schema.ACME{
 		Domains: []string{"rt.resedge.test"},
 		CA:      "https://127.0.0.1:1/directory", // nothing there: the order keeps failing
-		Storage: t.TempDir(),
+		Storage: acmetest.StorageDir(t),
 		// HTTP-01 on the plain listener's port.
 		AltHTTPPort: port(t, plain.Address),
 	}}}

@@ -86,7 +86,7 @@ func (g *gateway) acme(domains ...string) *schema.ACME {
 		Email:          "ops@resedge.test",
 		CA:             g.ca.URL,
 		CARoots:        []string{g.ca.APIRootFile},
-		Storage:        g.t.TempDir(),
+		Storage:        acmetest.StorageDir(g.t),
 		AltHTTPPort:    g.httpPort,
 		AltTLSALPNPort: g.tlsPort,
 	}

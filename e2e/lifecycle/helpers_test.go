@@ -7,7 +7,6 @@ package lifecycle
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
@@ -268,89 +266,10 @@ func (p *proc) wait() int {
 	return -1
 }
 
-// client is a WebSocket client.
-type client struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	msgs   chan map[string]any
-	closed chan struct{}
-	code   int
-}
+// client is a WebSocket client (restest.WSClient).
+type client = restest.WSClient
 
-func dial(t *testing.T, url string) *client {
-	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: timeout}
-	ws, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	c := &client{t: t, ws: ws, msgs: make(chan map[string]any, 100), closed: make(chan struct{})}
-	t.Cleanup(func() { ws.Close() })
-	go func() {
-		defer close(c.closed)
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					c.code = ce.Code
-				}
-				return
-			}
-			var m map[string]any
-			json.Unmarshal(data, &m)
-			c.msgs <- m
-		}
-	}()
-	return c
-}
-
-// subscribe subscribes to test.model and waits for the response.
-func (c *client) subscribe() {
-	c.t.Helper()
-	if err := c.ws.WriteJSON(map[string]any{"id": 1, "method": "subscribe.test.model"}); err != nil {
-		c.t.Fatal(err)
-	}
-	if m := c.next(); m["id"] != float64(1) || m["result"] == nil {
-		c.t.Fatalf("subscribe response: %v", m)
-	}
-}
-
-func (c *client) next() map[string]any {
-	c.t.Helper()
-	select {
-	case m := <-c.msgs:
-		return m
-	case <-c.closed:
-		c.t.Fatalf("connection closed (code %d) while waiting for a message", c.code)
-	case <-time.After(timeout):
-		c.t.Fatal("no message")
-	}
-	return nil
-}
-
-// wantEvent waits for the change event setting n.
-func (c *client) wantEvent(n int) {
-	c.t.Helper()
-	m := c.next()
-	data, _ := json.Marshal(m)
-	if string(data) != `{"data":{"values":{"n":`+strconv.Itoa(n)+`}},"event":"test.model.change"}` {
-		c.t.Fatalf("want change event n=%d, got %s", n, data)
-	}
-}
-
-// wantClosed waits for a going-away close frame.
-func (c *client) wantClosed() {
-	c.t.Helper()
-	select {
-	case <-c.closed:
-		if c.code != websocket.CloseGoingAway {
-			c.t.Fatalf("closed with code %d, want %d (going away)", c.code, websocket.CloseGoingAway)
-		}
-	case <-time.After(timeout):
-		c.t.Fatal("connection not closed")
-	}
-}
+func dial(t *testing.T, url string) *client { return restest.DialWS(t, url) }
 
 // refused checks that nothing accepts connections on addr.
 func refused(t *testing.T, addr string) {

@@ -28,25 +28,25 @@ func TestReload(t *testing.T) {
 	p := start(t, []string{"--config", cfg})
 
 	ca, cb := dial(t, "ws://"+a+"/"), dial(t, "ws://"+b+"/")
-	ca.subscribe()
-	cb.subscribe()
+	ca.Subscribe()
+	cb.Subscribe()
 	e.event(2)
-	ca.wantEvent(2)
-	cb.wantEvent(2)
+	ca.WantEvent(2)
+	cb.WantEvent(2)
 
 	e.writeConfig("resedge.yaml", listener("a", a)+listener("c", c))
 	if !p.reload() {
 		t.Fatal("reload failed")
 	}
-	cb.wantClosed()
+	cb.WantClosed()
 	refused(t, b)
 	e.event(3)
-	ca.wantEvent(3)
+	ca.WantEvent(3)
 	cc := dial(t, "ws://"+c+"/")
-	cc.subscribe()
+	cc.Subscribe()
 	e.event(4)
-	ca.wantEvent(4)
-	cc.wantEvent(4)
+	ca.WantEvent(4)
+	cc.WantEvent(4)
 	if strings.Contains(p.Logs(), `listener=a reason=`) {
 		t.Error("the unchanged listener was stopped")
 	}
@@ -55,8 +55,8 @@ func TestReload(t *testing.T) {
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
-	ca.wantClosed()
-	cc.wantClosed()
+	ca.WantClosed()
+	cc.WantClosed()
 }
 
 // TestReloadRefused: a reload with an invalid configuration, or one that
@@ -68,8 +68,8 @@ func TestReloadRefused(t *testing.T) {
 	cfg := e.writeConfig("resedge.yaml", listener("a", a)+listener("b", b))
 	p := start(t, []string{"--config", cfg})
 	ca, cb := dial(t, "ws://"+a+"/"), dial(t, "ws://"+b+"/")
-	ca.subscribe()
-	cb.subscribe()
+	ca.Subscribe()
+	cb.Subscribe()
 
 	tests := []struct {
 		name, content, log string
@@ -101,19 +101,19 @@ func TestReloadRefused(t *testing.T) {
 			t.Errorf("%s: log line %s\nwant it to contain %s", tt.name, line, tt.log)
 		}
 		e.event(10 + i)
-		ca.wantEvent(10 + i)
-		cb.wantEvent(10 + i)
+		ca.WantEvent(10 + i)
+		cb.WantEvent(10 + i)
 	}
-	dial(t, "ws://"+b+"/").subscribe()
+	dial(t, "ws://"+b+"/").Subscribe()
 
 	// A valid configuration again applies.
 	e.writeConfig("resedge.yaml", listener("a", a))
 	if !p.reload() {
 		t.Fatal("valid reload failed")
 	}
-	cb.wantClosed()
+	cb.WantClosed()
 	e.event(20)
-	ca.wantEvent(20)
+	ca.WantEvent(20)
 }
 
 // TestStop: on SIGTERM, clients get a going-away close frame, an HTTP
@@ -135,7 +135,7 @@ func TestStop(t *testing.T) {
 	// Resgate's flags, as before the config file existed.
 	p := start(t, []string{"--nats", e.ns.ClientURL(), "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:]})
 	c := dial(t, "ws://"+a+"/")
-	c.subscribe()
+	c.Subscribe()
 
 	type result struct {
 		status int
@@ -155,7 +155,7 @@ func TestStop(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	p.signal(syscall.SIGTERM)
-	c.wantClosed()
+	c.WantClosed()
 	if r := <-res; r.err != nil || r.status != 200 || r.body != `{"slow":true}` {
 		t.Fatalf("request in flight: %d %q %v", r.status, r.body, r.err)
 	}
@@ -311,9 +311,9 @@ func TestSocketActivation(t *testing.T) {
 	f.Close()
 
 	c := dial(t, "ws://"+addr+"/")
-	c.subscribe()
+	c.Subscribe()
 	e.event(2)
-	c.wantEvent(2)
+	c.WantEvent(2)
 	if strings.Contains(p.Logs(), "not used by any listener") {
 		t.Error("the inherited socket was reported unused")
 	}

@@ -49,10 +49,10 @@ func TestOutageBinary(t *testing.T) {
 			}
 			p := start(t, args)
 			c := dial(t, "ws://"+a+"/")
-			c.subscribe()
+			c.Subscribe()
 
 			ns.Kill()
-			c.wantClosed()
+			c.WantClosed()
 			if mode == "exit" {
 				if code := p.wait(); code != 1 {
 					t.Fatalf("exit code %d, want 1", code)
@@ -68,7 +68,7 @@ func TestOutageBinary(t *testing.T) {
 			ns.Start()
 			p.waitLog("NATS connection back", 1)
 			c = dial(t, "ws://"+a+"/")
-			c.subscribe()
+			c.Subscribe()
 			select {
 			case <-p.done:
 				t.Fatalf("resedge exited (code %d)", p.code)

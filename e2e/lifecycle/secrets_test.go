@@ -149,7 +149,7 @@ func TestLameDuck(t *testing.T) {
 	clients := make([]*client, n)
 	for i := range clients {
 		clients[i] = dial(t, "ws://"+a+"/")
-		clients[i].subscribe()
+		clients[i].Subscribe()
 	}
 	start := time.Now()
 	p.signal(syscall.SIGTERM)
@@ -157,7 +157,7 @@ func TestLameDuck(t *testing.T) {
 	refused(t, a)
 	var last time.Duration
 	for _, c := range clients {
-		c.wantClosed()
+		c.WantClosed()
 		last = time.Since(start)
 	}
 	if last < window*(n-1)/n-100*time.Millisecond {

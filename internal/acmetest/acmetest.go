@@ -148,3 +148,31 @@ func FreePort(t testing.TB) int {
 
 // Addr returns 127.0.0.1:port.
 func Addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// StorageDir returns a new directory for certmagic's storage, removed when
+// the test ends. Unlike t.TempDir it tolerates certmagic releasing an
+// order's lock file a moment after the server has stopped (a cancelled
+// obtain unlocks on its own goroutine): it waits, up to 5 s, for the
+// locks directory to empty before removing the directory.
+func StorageDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "resedge-acme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if entries, err := os.ReadDir(filepath.Join(dir, "locks")); err != nil || len(entries) == 0 {
+				break
+			}
+		}
+		for i := 0; i < 10; i++ { // a lock may still be deleted while RemoveAll runs
+			if err := os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Errorf("removing ACME storage %s failed", dir)
+	})
+	return dir
+}
