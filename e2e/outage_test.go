@@ -164,6 +164,27 @@ func (s *outageSvc) waitConnected() {
 	}
 }
 
+// waitReachable waits until the service's subscriptions have reached every
+// node of urls: a request sent through each node finds a responder. In a
+// cluster, interest travels over routes some time after the service
+// subscribes (or fails over), and a request through a node it has not yet
+// reached gets "no responders", which the gateway answers with
+// system.notFound.
+func (s *outageSvc) waitReachable(urls ...string) {
+	s.t.Helper()
+	for _, u := range urls {
+		probe, err := nats.Connect(u, nats.Name("probe"), nats.NoReconnect())
+		if err != nil {
+			s.t.Fatalf("probe %s: %v", u, err)
+		}
+		waitUntil(s.t, "service reachable through "+u, func() bool {
+			_, err := probe.Request("access.test.probe", []byte(`{}`), time.Second)
+			return err == nil
+		})
+		probe.Close()
+	}
+}
+
 // gateway is a resedge instance: edge.Server with an http and a metrics
 // listener on free ports.
 type gateway struct {
@@ -719,6 +740,7 @@ func TestClusterScaleOut(t *testing.T) {
 				urls[i] = n.URL()
 			}
 			svc := newOutageSvc(t, urls...)
+			svc.waitReachable(urls...)
 			gws := []*gateway{startGateway(t, mode, urls...), startGateway(t, mode, urls...)}
 			var clients []*oclient
 			byGW := map[*oclient]*gateway{}
@@ -789,6 +811,13 @@ func TestClusterScaleOut(t *testing.T) {
 				}
 				t.Logf("round %d: gateways serving again %v after the kill", round, time.Since(start).Round(time.Millisecond))
 				svc.waitConnected()
+				var live []string
+				for _, n := range nodes {
+					if n != victim {
+						live = append(live, n.URL())
+					}
+				}
+				svc.waitReachable(live...)
 				switch mode {
 				case schema.OutageResync:
 					// No client lost. The resync's get requests reach the

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resedge/resedge/internal/freeport"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
@@ -39,12 +41,11 @@ func newTestLogger() (*slog.Logger, *logBuffer) {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // startTestServer starts a NATS server on a random port, optionally

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/resedge/resedge/internal/freeport"
 )
 
 // splitCommand splits a command line template into words the way a shell
@@ -92,14 +93,7 @@ func expandCommand(template, natsURL string, port int) ([]string, error) {
 const loopback = "127.0.0.1"
 
 // freePort returns a TCP port that was free on loopback a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", loopback+":0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Get() }
 
 // tailBuffer keeps the last bytes written to it.
 type tailBuffer struct {

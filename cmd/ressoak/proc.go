@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/resedge/resedge/internal/freeport"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -201,14 +202,7 @@ func (c *child) stop(grace time.Duration) {
 }
 
 // freePort returns a TCP port that was free on loopback a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", loopback+":0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Get() }
 
 // findResedge returns the resedge binary: path if given, else resedge next
 // to this executable, else on PATH.

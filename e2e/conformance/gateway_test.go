@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resedge/resedge/internal/freeport"
 )
 
 // resgateVersion is the Resgate release resedge must match.
@@ -74,12 +76,11 @@ func binaries(t *testing.T) (resgate, resedge string) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // gateway is a running gateway process.

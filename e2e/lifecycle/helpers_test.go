@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resedge/resedge/internal/freeport"
+
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
@@ -132,12 +134,11 @@ func listener(name, addr string) string {
 // freeAddr returns 127.0.0.1 and a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // proc is a running resedge.

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resedge/resedge/internal/freeport"
+
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -138,12 +140,11 @@ func StartDNS(t testing.TB) string {
 // FreePort returns a port of 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // Addr returns 127.0.0.1:port.

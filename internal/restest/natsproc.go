@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resedge/resedge/internal/freeport"
 )
 
 // NATSProcess is a nats-server running as a child process, so that a test
@@ -104,14 +106,15 @@ func StartNATSCluster(t testing.TB, n int) []*NATSProcess {
 	for i := range ps {
 		ps[i] = &NATSProcess{t: t, Name: "n" + strconv.Itoa(i+1), Port: FreePort(t), MonitorPort: FreePort(t), ClusterPort: FreePort(t)}
 	}
+	// Each node is given the route URLs of the nodes started before it
+	// (the others find it by gossip, and keep dialling an explicit route
+	// that goes away until it is back). Two nodes dialling each other at
+	// the same moment raced in nats-server's route pooling: under load a
+	// node was left with a route to only one of its peers.
 	for i, p := range ps {
-		for j, o := range ps {
-			if i != j {
-				p.Routes = append(p.Routes, "nats://127.0.0.1:"+strconv.Itoa(o.ClusterPort))
-			}
+		for _, o := range ps[:i] {
+			p.Routes = append(p.Routes, "nats://127.0.0.1:"+strconv.Itoa(o.ClusterPort))
 		}
-	}
-	for _, p := range ps {
 		p.Start()
 	}
 	for _, p := range ps {
@@ -208,8 +211,10 @@ func (p *NATSProcess) WaitRoutes(n int) {
 				RemoteName string `json:"remote_name"`
 			} `json:"routes"`
 		}
-		if p.monitor("routez", &rz) == nil {
-			names := map[string]bool{}
+		var names map[string]bool
+		err := p.monitor("routez", &rz)
+		if err == nil {
+			names = map[string]bool{}
 			for _, r := range rz.Routes {
 				names[r.RemoteName] = true
 			}
@@ -218,7 +223,7 @@ func (p *NATSProcess) WaitRoutes(n int) {
 			}
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("nats-server %s: fewer than %d routes after 10s:\n%s", p.Name, n, p.Log())
+			p.t.Fatalf("nats-server %s: fewer than %d routes after 10s (routez: %v, routes to %v):\n%s", p.Name, n, err, names, p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -256,10 +261,9 @@ func (p *NATSProcess) monitor(endpoint string, v any) error {
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
