@@ -27,18 +27,29 @@ func TestSecrets_NotInTrace(t *testing.T) {
 		"refresh token": "REFRESH-s3cr3t",
 		"API key":       "APIKEY-s3cr3t",
 		"HTTP auth":     "HTTPAUTH-s3cr3t",
+		"query token":   "QUERY-s3cr3t",
 	}
 	s := restest.Start(t,
 		restest.WithEngine(func(c *resproto.Config) { c.Trace = true }),
 		restest.WithHTTP(func(c *listeners.HTTPConfig) {
 			c.HeaderAuth = &listeners.AuthMethod{RID: "test", Method: "header"}
+			c.WSHeaderAuth = &listeners.AuthMethod{RID: "test", Method: "wsheader"}
 		}))
 
-	c := s.ConnectWith(http.Header{
-		"Cookie":        {"session=" + secrets["cookie"]},
-		"Authorization": {"Bearer " + secrets["authorization"]},
-		"X-Api-Key":     {secrets["API key"]},
-	}, "")
+	// The upgrade waits for the wsHeaderAuth request, whose uri carries the
+	// token a browser client put in the query string.
+	done := make(chan *restest.Client)
+	go func() {
+		done <- s.ConnectWith(http.Header{
+			"Cookie":        {"session=" + secrets["cookie"]},
+			"Authorization": {"Bearer " + secrets["authorization"]},
+			"X-Api-Key":     {secrets["API key"]},
+		}, "/?lang=en&access_token="+secrets["query token"])
+	}()
+	s.GetRequest().AssertSubject("auth.test.wsheader").
+		AssertPathPayload("uri", "/?lang=en&access_token="+secrets["query token"]).
+		RespondSuccess(nil)
+	c := <-done
 	c.Version("1.2.3")
 
 	// Auth with a password; the service sets a token and returns a
@@ -64,7 +75,7 @@ func TestSecrets_NotInTrace(t *testing.T) {
 	hreq.GetResponse().AssertStatus(http.StatusOK)
 
 	logs := s.Logs.String()
-	for _, want := range []string{`--> {\"id\":2,\"method\":\"auth.test.login\",\"params\":\"[redacted]\"}`, "<== ", "=>> conn.", "[redacted]", "bob"} {
+	for _, want := range []string{`--> {\"id\":2,\"method\":\"auth.test.login\",\"params\":\"[redacted]\"}`, "<== ", "=>> conn.", "[redacted]", "bob", `/?lang=en&access_token=[redacted]`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("trace lacks %q:\n%s", want, logs)
 		}

@@ -204,7 +204,7 @@ func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *re
 		// The client is gone; nobody to answer.
 		h.log.Debug("HTTP request abandoned by the client", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path)
 	case <-timer.C:
-		h.log.Warn("HTTP request took too long, answering with a timeout", "cid", c.CID(), "method", r.Method, "uri", r.RequestURI, "wait", h.cfg.RequestWait)
+		h.log.Warn("HTTP request took too long, answering with a timeout", "cid", c.CID(), "method", r.Method, "uri", resproto.RedactURI(r.RequestURI), "wait", h.cfg.RequestWait)
 		h.errorResponse(resproto.ErrTimeout).write(w, h.enc)
 	}
 }

@@ -3,6 +3,7 @@ package resproto
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -84,6 +85,10 @@ func redactValue(v any, inHeader bool) any {
 			switch {
 			case secretKey(k), inHeader && secretHeader(k):
 				x[k] = redactedText
+			case strings.EqualFold(k, "uri"):
+				if u, ok := e.(string); ok {
+					x[k] = RedactURI(u)
+				}
 			default:
 				x[k] = redactValue(e, strings.EqualFold(k, "header") || strings.EqualFold(k, "headers"))
 			}
@@ -119,4 +124,44 @@ func secretHeader(name string) bool {
 		}
 	}
 	return false
+}
+
+// RedactURI returns a request URI (path and query, as in an HTTP request
+// line) fit for a log: the value of every query parameter whose name may
+// stand for a secret (token=, access_token=, api_key=, sig=, …; the names
+// secretKey and secretHeader know) is replaced by [redacted]. Browsers
+// cannot set headers on a WebSocket upgrade, so clients often pass their
+// token in the query string. The rest of the URI is kept byte for byte.
+func RedactURI(uri string) string {
+	path, query, ok := strings.Cut(uri, "?")
+	if !ok || query == "" {
+		return uri
+	}
+	var b strings.Builder
+	b.Grow(len(uri))
+	b.WriteString(path)
+	b.WriteByte('?')
+	for i, param := range strings.Split(query, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, _, hasValue := strings.Cut(param, "=")
+		if hasValue && secretParam(name) {
+			b.WriteString(name)
+			b.WriteString("=" + redactedText)
+			continue
+		}
+		b.WriteString(param)
+	}
+	return b.String()
+}
+
+// secretParam reports whether a query parameter name, URL-escaped as
+// received, may stand for a secret.
+func secretParam(name string) bool {
+	if n, err := url.QueryUnescape(name); err == nil {
+		name = n
+	}
+	n := strings.ToLower(name)
+	return secretKey(n) || secretHeader(n) || n == "sig" || n == "code"
 }

@@ -24,6 +24,7 @@ func TestRedactTrace(t *testing.T) {
 		{"nested in arrays", `{"result":{"collection":[{"data":{"api_key":"k","n":1}}]}}`, false, `{"result":{"collection":[{"data":{"api_key":"[redacted]","n":1}}]}}`},
 		{"big numbers kept", `{"token":1,"n":12345678901234567890}`, false, `{"n":12345678901234567890,"token":"[redacted]"}`},
 		{"no HTML escaping", `{"token":1,"s":"<a&b>"}`, false, `{"s":"<a&b>","token":"[redacted]"}`},
+		{"uri of a header auth request", `{"header":{},"uri":"/ws?lang=en&token=abc&sig=x"}`, true, `{"header":{},"uri":"/ws?lang=en&token=[redacted]&sig=[redacted]"}`},
 		{"not JSON", `{"token":"abc"`, false, `(14 bytes, not JSON: withheld)`},
 		{"trailing data", `{"a":1} {"token":"x"}`, false, `(21 bytes, not JSON: withheld)`},
 	}
@@ -98,4 +99,25 @@ func unredacted(v any) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func TestRedactURI(t *testing.T) {
+	tests := []struct{ uri, want string }{
+		{"/api/test/model", "/api/test/model"},
+		{"/ws?", "/ws?"},
+		{"/api/test/model?start=0&limit=10", "/api/test/model?start=0&limit=10"},
+		{"/ws?token=abc", "/ws?token=[redacted]"},
+		{"/ws?access_token=abc&lang=en", "/ws?access_token=[redacted]&lang=en"},
+		{"/ws?lang=en&API-Key=k&x=1", "/ws?lang=en&API-Key=[redacted]&x=1"},
+		{"/ws?session%5Fid=s", "/ws?session%5Fid=[redacted]"},
+		{"/cb?code=c&state=s", "/cb?code=[redacted]&state=s"},
+		{"/ws?token", "/ws?token"},
+		{"/ws?token=&a=b=c", "/ws?token=[redacted]&a=b=c"},
+		{"/ws?a&&b=1", "/ws?a&&b=1"},
+	}
+	for _, tt := range tests {
+		if got := RedactURI(tt.uri); got != tt.want {
+			t.Errorf("RedactURI(%q) = %q, want %q", tt.uri, got, tt.want)
+		}
+	}
 }
