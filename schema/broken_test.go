@@ -255,6 +255,28 @@ config.yaml:15: tls.od.acme.onDemand.ask: invalid URL "ftp://x": must be an http
 config.yaml:18: listeners.b.tls: ACME cannot validate this listener: it needs port 443 (TLS-ALPN-01) or a plain listener on port 80 (HTTP-01); set acme.altTLSALPNPort or acme.altHTTPPort if a port is forwarded`,
 	},
 	{
+		name: "ACME default server names",
+		file: "config.yaml",
+		content: `
+tls:
+  a:
+    acme: {domains: [a.example.com, "*.t.example.com"], defaultServerName: b.example.com, altTLSALPNPort: 8443}
+  b:
+    acme: {domains: [a.example.com], defaultServerName: "*.example.com", altTLSALPNPort: 8443}
+  ok:
+    acme: {domains: [a.example.com, "*.t.example.com"], defaultServerName: X.t.example.com, altTLSALPNPort: 8443}
+  od:
+    acme: {onDemand: {allow: [c.example.com]}, defaultServerName: c.example.com, altTLSALPNPort: 8443}
+listeners:
+  a: {address: ":8443", tls: a}
+  b: {address: ":8444", tls: b}
+  ok: {address: ":8445", tls: ok}
+  od: {address: ":8446", tls: od}
+`,
+		want: `config.yaml:4: tls.a.acme.defaultServerName: "b.example.com" is not among the domains, so no certificate would be obtained for it
+config.yaml:6: tls.b.acme.defaultServerName: invalid server name "*.example.com": must be a domain name, not a wildcard`,
+	},
+	{
 		name: "ACME without a challenge port",
 		file: "config.yaml",
 		content: `

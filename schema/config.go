@@ -228,6 +228,11 @@ type ACME struct {
 	// OnDemand, when set, obtains certificates during the TLS handshake
 	// for names not in Domains that it allows.
 	OnDemand *OnDemand `koanf:"onDemand" json:"onDemand,omitempty"`
+	// DefaultServerName is the name whose certificate is served to a
+	// client that sends no server name (SNI), such as one that connects
+	// by IP address or an old client. Empty means the first domain that
+	// is not a wildcard; with none, such a handshake fails.
+	DefaultServerName string `koanf:"defaultServerName" json:"defaultServerName,omitempty"`
 	// CARoots are PEM files of roots trusted for the ACME directory's TLS,
 	// for private CAs.
 	CARoots []string `koanf:"caRoots" json:"caRoots,omitempty"`

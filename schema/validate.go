@@ -168,6 +168,14 @@ func (v *validator) tls(path []string, t *TLS) {
 				v.add(fmt.Sprintf("invalid domain name %q", d), sub("acme", "domains", strconv.Itoa(i))...)
 			}
 		}
+		if d := a.DefaultServerName; d != "" {
+			switch {
+			case strings.HasPrefix(d, "*.") || !validDomain(d):
+				v.add(fmt.Sprintf("invalid server name %q: must be a domain name, not a wildcard", d), sub("acme", "defaultServerName")...)
+			case a.OnDemand == nil && !coveredBy(d, a.Domains):
+				v.add(fmt.Sprintf("%q is not among the domains, so no certificate would be obtained for it", d), sub("acme", "defaultServerName")...)
+			}
+		}
 		if a.Email != "" {
 			if at := strings.IndexByte(a.Email, '@'); at <= 0 || at == len(a.Email)-1 || strings.ContainsAny(a.Email, " \t<>") {
 				v.add(fmt.Sprintf("invalid e-mail address %q", a.Email), sub("acme", "email")...)
@@ -523,6 +531,24 @@ func checkNATSURL(s string) error {
 		}
 	}
 	return nil
+}
+
+// coveredBy reports whether name is one of domains or matches a wildcard
+// among them ("*.example.com" covers one label under example.com).
+func coveredBy(name string, domains []string) bool {
+	name = strings.ToLower(name)
+	for _, d := range domains {
+		d = strings.ToLower(d)
+		if d == name {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(d, "*."); ok {
+			if _, parent, found := strings.Cut(name, "."); found && parent == rest {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var domainLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)

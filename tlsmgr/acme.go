@@ -2,6 +2,7 @@ package tlsmgr
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -49,7 +50,7 @@ func (is *issuer) domainsSnapshot() map[string]bool { return *is.names.Load() }
 // the issuer if no other listener uses the same settings.
 func (m *Manager) prepareACME(listener string, a *schema.ACME, minVersion uint16) (*Cert, error) {
 	settings := *a
-	settings.Domains = nil
+	settings.Domains, settings.DefaultServerName = nil, "" // per listener
 	b, _ := json.Marshal(settings)
 	key := string(b)
 	domains := make([]string, len(a.Domains))
@@ -74,7 +75,44 @@ func (m *Manager) prepareACME(listener string, a *schema.ACME, minVersion uint16
 	if is.demand != nil {
 		get = is.demand.GetCertificate
 	}
+	get = withDefaultServerName(get, defaultServerName(a))
 	return &Cert{listener: listener, issuer: is, domains: domains, cfg: serverConfig(minVersion, true, get)}, nil
+}
+
+// defaultServerName returns the name served to clients that send no SNI:
+// the configured one, else the first domain that is not a wildcard, else
+// "" (such handshakes fail, as certmagic has nothing to pick).
+func defaultServerName(a *schema.ACME) string {
+	if a.DefaultServerName != "" {
+		return strings.ToLower(a.DefaultServerName)
+	}
+	for _, d := range a.Domains {
+		if !strings.HasPrefix(d, "*.") {
+			return strings.ToLower(d)
+		}
+	}
+	return ""
+}
+
+// withDefaultServerName makes get answer a ClientHello without a server
+// name as if it had asked for name. certmagic serves no certificate
+// without SNI unless its configuration names a default, and its
+// configuration is shared by the listeners that use the same ACME
+// settings, which may each have domains of their own: so the default is
+// applied here, per listener. Challenge handshakes (TLS-ALPN-01) always
+// carry SNI and are not touched.
+func withDefaultServerName(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), name string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if name == "" {
+		return get
+	}
+	return func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName != "" {
+			return get(hello)
+		}
+		h := *hello
+		h.ServerName = name
+		return get(&h)
+	}
 }
 
 // newIssuer builds the certmagic configurations of ACME settings a. Call

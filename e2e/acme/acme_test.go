@@ -384,6 +384,63 @@ func TestSharedCertificate(t *testing.T) {
 	}
 }
 
+// TestNoSNI: a client that sends no server name (it dials the IP address)
+// gets the certificate of the first domain; with defaultServerName, of
+// that one — live after a reload. Without the default, certmagic would
+// fail such handshakes.
+func TestNoSNI(t *testing.T) {
+	g := setup(t, 0, nil)
+	a := g.acme("first.resedge.test", "second.resedge.test")
+	a.DisableHTTPChallenge = true
+	cfg := g.config(a)
+	g.start(cfg, tlsmgr.Options{})
+	g.waitCert("first.resedge.test")
+	g.waitCert("second.resedge.test")
+
+	// noSNI handshakes by IP address (Go sends no SNI for an IP) and
+	// returns the name the certificate served verifies for.
+	noSNI := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", g.https, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatalf("handshake without SNI: %v", err)
+		}
+		defer c.Close()
+		chain := c.ConnectionState().PeerCertificates
+		leaf, inter := chain[0], x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		for _, name := range []string{"first.resedge.test", "second.resedge.test"} {
+			if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: g.ca.Roots, Intermediates: inter}); err == nil {
+				return name
+			}
+		}
+		t.Fatalf("certificate served without SNI verifies for neither domain: %v", leaf.DNSNames)
+		return ""
+	}
+	if got := noSNI(); got != "first.resedge.test" {
+		t.Errorf("without SNI: certificate of %s, want the first domain's", got)
+	}
+
+	next := g.config(a)
+	b := *a
+	b.DefaultServerName = "Second.resedge.test"
+	next.TLS["auto"].ACME = &b
+	if err := schema.Validate(next); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.s.Reload(next); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := noSNI(); got != "second.resedge.test" {
+		t.Errorf("without SNI after setting defaultServerName: certificate of %s, want second.resedge.test", got)
+	}
+	if n := g.ca.Orders(); n != 2 {
+		t.Errorf("%d orders, want 2 (the default server name orders nothing)", n)
+	}
+}
+
 // TestReloadDomains: a reload that changes the domains obtains the new
 // one and stops serving and renewing the old one, without restarting the
 // listener's other clients... and a reload that keeps them orders nothing.
