@@ -177,11 +177,11 @@ func (s *outageSvc) waitReachable(urls ...string) {
 		if err != nil {
 			s.t.Fatalf("probe %s: %v", u, err)
 		}
+		defer probe.Close()
 		waitUntil(s.t, "service reachable through "+u, func() bool {
 			_, err := probe.Request("access.test.probe", []byte(`{}`), time.Second)
 			return err == nil
 		})
-		probe.Close()
 	}
 }
 

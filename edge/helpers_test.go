@@ -108,7 +108,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func listenerAt(name, addr string) *schema.Listener { return schema.DefaultListener(name, addr) }
 
 // localAddr returns 127.0.0.1 with a port that was free a moment ago.
-func localAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(freePort(t)) }
+func localAddr(t *testing.T) string { return restest.FreeAddr(t) }
 
 // client is a WebSocket client (restest.WSClient).
 type client = restest.WSClient

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resedge/resedge/internal/freeport"
-
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
@@ -36,16 +34,6 @@ func (b *logBuffer) waitFor(t *testing.T, s string) {
 func newTestLogger() (*slog.Logger, *logBuffer) {
 	b := new(logBuffer)
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := freeport.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // startTestServer starts a NATS server on a random port, optionally
@@ -92,7 +80,7 @@ func roundTrip(t *testing.T, nc *nats.Conn, url string) {
 }
 
 func TestConnectNATSEmbedded(t *testing.T) {
-	port := freePort(t)
+	port := restest.FreePort(t)
 	log, logs := newTestLogger()
 	nc, embedded, err := connectNATS(schema.NATS{}, port, false, log)
 	if err != nil {
@@ -156,7 +144,7 @@ func TestConnectNATSExternal(t *testing.T) {
 	url := fmt.Sprintf("nats://gw:%s@127.0.0.1:%d", secret, addr.Port)
 
 	log, logs := newTestLogger()
-	nc, embedded, err := connectNATS(schema.NATS{URLs: []string{url}}, freePort(t), false, log) // the port must stay unused
+	nc, embedded, err := connectNATS(schema.NATS{URLs: []string{url}}, restest.FreePort(t), false, log) // the port must stay unused
 	if err != nil {
 		t.Fatalf("connectNATS: %v", err)
 	}
@@ -185,7 +173,7 @@ func TestConnectNATSExternal(t *testing.T) {
 
 func TestConnectNATSCommaList(t *testing.T) {
 	s := startTestServer(t, "", "")
-	urls := []string{fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), s.ClientURL()}
+	urls := []string{fmt.Sprintf("nats://127.0.0.1:%d", restest.FreePort(t)), s.ClientURL()}
 	log, _ := newTestLogger()
 	nc, _, err := connectNATS(schema.NATS{URLs: urls}, 0, false, log)
 	if err != nil {
@@ -198,7 +186,7 @@ func TestConnectNATSCommaList(t *testing.T) {
 }
 
 func TestConnectNATSFailure(t *testing.T) {
-	port := freePort(t)
+	port := restest.FreePort(t)
 	url := fmt.Sprintf("nats://user:hunter22@127.0.0.1:%d", port)
 	log, logs := newTestLogger()
 	_, _, err := connectNATS(schema.NATS{URLs: []string{url}}, 0, false, log)

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/resedge/resedge/internal/freeport"
 )
 
 func main() {
@@ -290,7 +292,7 @@ func oneLine(s *scenario, m map[string]float64) string {
 // runOne starts NATS, the service and the target, runs the scenario and
 // stops everything.
 func (b *bench) runOne(t target, s *scenario) (map[string]float64, error) {
-	natsPort, err := freePort()
+	natsPort, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +313,7 @@ func (b *bench) runOne(t target, s *scenario) (map[string]float64, error) {
 	}
 	defer svc.close()
 
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/resedge/resedge/internal/freeport"
 )
 
 // splitCommand splits a command line template into words the way a shell
@@ -91,9 +89,6 @@ func expandCommand(template, natsURL string, port int) ([]string, error) {
 
 // loopback is the address every server binds and every client dials.
 const loopback = "127.0.0.1"
-
-// freePort returns a TCP port that was free on loopback a moment ago.
-func freePort() (int, error) { return freeport.Get() }
 
 // tailBuffer keeps the last bytes written to it.
 type tailBuffer struct {

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/resedge/resedge/internal/freeport"
 )
 
 func main() {
@@ -205,7 +206,7 @@ func soak(ctx context.Context, o *options, logw io.Writer) (*report, error) {
 		if err != nil {
 			return rep, err
 		}
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			return rep, err
 		}
@@ -240,11 +241,11 @@ func soak(ctx context.Context, o *options, logw io.Writer) (*report, error) {
 		if err != nil {
 			return rep, err
 		}
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			return rep, err
 		}
-		mport, err := freePort()
+		mport, err := freeport.Get()
 		if err != nil {
 			return rep, err
 		}

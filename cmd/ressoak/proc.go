@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/resedge/resedge/internal/freeport"
-
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -200,9 +198,6 @@ func (c *child) stop(grace time.Duration) {
 		<-c.done
 	}
 }
-
-// freePort returns a TCP port that was free on loopback a moment ago.
-func freePort() (int, error) { return freeport.Get() }
 
 // findResedge returns the resedge binary: path if given, else resedge next
 // to this executable, else on PATH.

@@ -68,7 +68,7 @@ func setup(t *testing.T, validity time.Duration, eab map[string]string) *gateway
 	svc.Subscribe("access.test.>", reply(`{"result":{"get":true}}`))
 	svc.Flush()
 	g := &gateway{t: t, svc: svc, logs: &restest.LogBuffer{}, dnsServer: acmetest.StartDNS(t)}
-	g.tlsPort, g.httpPort = acmetest.FreePort(t), acmetest.FreePort(t)
+	g.tlsPort, g.httpPort = restest.FreePort(t), restest.FreePort(t)
 	g.https, g.http = acmetest.Addr(g.tlsPort), acmetest.Addr(g.httpPort)
 	g.ca = acmetest.Start(t, acmetest.Options{HTTPPort: g.httpPort, TLSPort: g.tlsPort, DNS: g.dnsServer, Validity: validity, EAB: eab})
 	t.Cleanup(func() {
@@ -366,7 +366,7 @@ func TestSharedCertificate(t *testing.T) {
 	host := "shared.resedge.test"
 	cfg := g.config(g.acme(host))
 	cfg.TLS["auto"].ACME.DisableHTTPChallenge = true
-	second := schema.DefaultListener("second", acmetest.Addr(acmetest.FreePort(t)))
+	second := schema.DefaultListener("second", acmetest.Addr(restest.FreePort(t)))
 	second.TLS = &schema.TLSRef{Name: "auto"}
 	cfg.Listeners["second"] = second
 	g.start(cfg, tlsmgr.Options{})

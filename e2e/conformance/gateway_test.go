@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resedge/resedge/internal/freeport"
+	"github.com/resedge/resedge/internal/restest"
 )
 
 // resgateVersion is the Resgate release resedge must match.
@@ -74,15 +74,6 @@ func binaries(t *testing.T) (resgate, resedge string) {
 	return filepath.Join(binDir, "resgate"), filepath.Join(binDir, "resedge")
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := freeport.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // gateway is a running gateway process.
 type gateway struct {
 	name string
@@ -96,7 +87,7 @@ type gateway struct {
 // accepts connections.
 func startGateway(t *testing.T, name, bin, natsURL string, flags ...string) *gateway {
 	t.Helper()
-	port := freePort(t)
+	port := restest.FreePort(t)
 	args := append([]string{"--nats", natsURL, "--addr", "127.0.0.1", "--port", strconv.Itoa(port)}, flags...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()

@@ -27,7 +27,7 @@ func TestMetricsMatchResgate(t *testing.T) {
 	for _, g := range []struct{ name, bin string }{{"resgate", resgateBin}, {"resedge", resedgeBin}} {
 		ns := restest.RunNATS(t)
 		serveMetricsTraffic(t, ns.ClientURL())
-		mport := freePort(t)
+		mport := restest.FreePort(t)
 		gw := startGateway(t, g.name, g.bin, ns.ClientURL(), "--metricsport", strconv.Itoa(mport))
 		maddr := "127.0.0.1:" + strconv.Itoa(mport)
 		metricsTraffic(t, gw.addr)

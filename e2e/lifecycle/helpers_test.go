@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resedge/resedge/internal/freeport"
-
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
@@ -129,16 +127,6 @@ func (e *env) writeConfig(name, listeners string) string {
 // listener is a listeners entry of a YAML config.
 func listener(name, addr string) string {
 	return fmt.Sprintf("  %s:\n    address: %q\n", name, addr)
-}
-
-// freeAddr returns 127.0.0.1 and a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	a, err := freeport.Addr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // proc is a running resedge.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/restest"
 )
 
 // TestReload: SIGHUP with one listener removed, one added and one
@@ -23,7 +24,7 @@ import (
 func TestReload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	a, b, c := freeAddr(t), freeAddr(t), freeAddr(t)
+	a, b, c := restest.FreeAddr(t), restest.FreeAddr(t), restest.FreeAddr(t)
 	cfg := e.writeConfig("resedge.yaml", listener("a", a)+listener("b", b))
 	p := start(t, []string{"--config", cfg})
 
@@ -64,7 +65,7 @@ func TestReload(t *testing.T) {
 func TestReloadRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	a, b := freeAddr(t), freeAddr(t)
+	a, b := restest.FreeAddr(t), restest.FreeAddr(t)
 	cfg := e.writeConfig("resedge.yaml", listener("a", a)+listener("b", b))
 	p := start(t, []string{"--config", cfg})
 	ca, cb := dial(t, "ws://"+a+"/"), dial(t, "ws://"+b+"/")
@@ -131,7 +132,7 @@ func TestStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.svc.Flush()
-	a := freeAddr(t)
+	a := restest.FreeAddr(t)
 	// Resgate's flags, as before the config file existed.
 	p := start(t, []string{"--nats", e.ns.ClientURL(), "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:]})
 	c := dial(t, "ws://"+a+"/")
@@ -178,7 +179,7 @@ func TestStartFailure(t *testing.T) {
 	tests := []struct {
 		name, listeners, want string
 	}{
-		{"port in use", listener("free", freeAddr(t)) + listener("busy", taken.Addr().String()),
+		{"port in use", listener("free", restest.FreeAddr(t)) + listener("busy", taken.Addr().String()),
 			`listener \"busy\": listen tcp ` + taken.Addr().String() + `: bind: address already in use`},
 		{"ACME CA roots missing", listener("auto", "127.0.0.1:8443") + "    tls:\n      acme:\n        domains: [x.example.com]\n        altTLSALPNPort: 9443\n        caRoots: [/nonexistent/ca.pem]\n",
 			`listener \"auto\": CA root file /nonexistent/ca.pem does not exist`},
@@ -240,7 +241,7 @@ func TestNotify(t *testing.T) {
 		}
 	}
 
-	a := freeAddr(t)
+	a := restest.FreeAddr(t)
 	cfg := e.writeConfig("resedge.yaml", listener("a", a))
 	p := start(t, []string{"--config", cfg}, func(c *exec.Cmd) {
 		c.Env = append(c.Env, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=100000")
@@ -249,7 +250,7 @@ func TestNotify(t *testing.T) {
 		t.Fatalf("first notification %q, want READY=1", m)
 	}
 
-	e.writeConfig("resedge.yaml", listener("a", a)+listener("b", freeAddr(t)))
+	e.writeConfig("resedge.yaml", listener("a", a)+listener("b", restest.FreeAddr(t)))
 	p.signal(syscall.SIGHUP)
 	if m := next(); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]*$`).MatchString(m) {
 		t.Fatalf("notification %q, want RELOADING=1 and MONOTONIC_USEC", m)
@@ -298,7 +299,7 @@ func TestSocketActivation(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // the child's copy of f is the only listening socket now
 
-	cfg := e.writeConfig("resedge.yaml", listener("public", "systemd:public")+listener("other", freeAddr(t)))
+	cfg := e.writeConfig("resedge.yaml", listener("public", "systemd:public")+listener("other", restest.FreeAddr(t)))
 	// LISTEN_PID must be the pid of resedge itself: a shell sets it to
 	// its own pid, then becomes resedge.
 	args := append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, binary(t)}, "--config", cfg)

@@ -42,8 +42,8 @@ func TestOutageBinary(t *testing.T) {
 	for _, mode := range []string{"close", "exit"} {
 		t.Run(mode, func(t *testing.T) {
 			ns := outageEnv(t)
-			a := freeAddr(t)
-			args := []string{"--nats", "nats://" + freeAddr(t) + "," + ns.URL(), "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:]}
+			a := restest.FreeAddr(t)
+			args := []string{"--nats", "nats://" + restest.FreeAddr(t) + "," + ns.URL(), "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:]}
 			if mode == "exit" {
 				args = append(args, "--nats.outage", "exit")
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/restest"
 )
 
 // TestSecretsNotLogged runs the binary at trace level (-DV) against a NATS
@@ -73,7 +74,7 @@ func TestSecretsNotLogged(t *testing.T) {
 	}
 	svc.Flush()
 
-	a := freeAddr(t)
+	a := restest.FreeAddr(t)
 	p := start(t, []string{"--nats", natsURL, "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:], "-DV"})
 	d := websocket.Dialer{HandshakeTimeout: timeout}
 	ws, _, err := d.Dial("ws://"+a+"/", http.Header{
@@ -142,7 +143,7 @@ func TestSecretsNotLogged(t *testing.T) {
 func TestLameDuck(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	a := freeAddr(t)
+	a := restest.FreeAddr(t)
 	const window = 800 * time.Millisecond
 	p := start(t, []string{"--nats", e.ns.ClientURL(), "-i", "127.0.0.1", "-p", a[strings.LastIndexByte(a, ':')+1:], "--shutdown.lameDuck", "800ms"})
 	const n = 4

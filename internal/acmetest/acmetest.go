@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resedge/resedge/internal/freeport"
-
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
 	"github.com/letsencrypt/pebble/v2/va"
@@ -135,16 +133,6 @@ func StartDNS(t testing.TB) string {
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
 	return ln.Addr().String()
-}
-
-// FreePort returns a port of 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	p, err := freeport.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // Addr returns 127.0.0.1:port.

@@ -106,11 +106,12 @@ func StartNATSCluster(t testing.TB, n int) []*NATSProcess {
 	for i := range ps {
 		ps[i] = &NATSProcess{t: t, Name: "n" + strconv.Itoa(i+1), Port: FreePort(t), MonitorPort: FreePort(t), ClusterPort: FreePort(t)}
 	}
-	// Each node is given the route URLs of the nodes started before it
-	// (the others find it by gossip, and keep dialling an explicit route
-	// that goes away until it is back). Two nodes dialling each other at
-	// the same moment raced in nats-server's route pooling: under load a
-	// node was left with a route to only one of its peers.
+	// Each node is given the route URLs of the nodes started before it,
+	// so every pair is dialled from one side only; a node that is killed
+	// and restarted is dialled again by the later nodes, which retry an
+	// explicit route for ever. When both sides dialled each other at the
+	// same moment, nats-server's route pooling sometimes left a node, under
+	// load, with a route to only one of its peers.
 	for i, p := range ps {
 		for _, o := range ps[:i] {
 			p.Routes = append(p.Routes, "nats://127.0.0.1:"+strconv.Itoa(o.ClusterPort))
@@ -258,7 +259,11 @@ func (p *NATSProcess) monitor(endpoint string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreeAddr returns "127.0.0.1:<port>" with a port from FreePort.
+func FreeAddr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(FreePort(t)) }
+
+// FreePort returns a loopback TCP port that was free a moment ago, from
+// below the kernel's ephemeral range (see internal/freeport).
 func FreePort(t testing.TB) int {
 	t.Helper()
 	p, err := freeport.Get()
