@@ -9,7 +9,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pires/go-proxyproto"
 	"github.com/resedge/resedge/listeners"
 	"github.com/resedge/resedge/resproto"
 	"github.com/resedge/resedge/schema"
@@ -82,8 +84,41 @@ func Verify(cfg *schema.Config) error {
 	return errors.Join(errs...)
 }
 
-// newService builds the server of listener ln.
+// newService builds the server of listener ln, reading the PROXY protocol
+// header first where the listener asks for it.
 func (s *Server) newService(e *resproto.Engine, ln *listener) (service, error) {
+	svc, err := s.buildService(e, ln)
+	if err != nil || ln.spec.l.ProxyProtocol == nil {
+		return svc, err
+	}
+	policy, err := proxyproto.PolicyFromRanges(ln.spec.l.ProxyProtocol.Allow, proxyproto.USE, proxyproto.IGNORE)
+	if err != nil {
+		return nil, fmt.Errorf("proxyProtocol: %w", err)
+	}
+	timeout := ln.spec.limits.ReadHeaderTimeout.D()
+	if timeout <= 0 {
+		timeout = schema.DefaultReadHeaderTimeout
+	}
+	return proxyService{svc, policy, timeout}, nil
+}
+
+// proxyService reads the PROXY protocol header of each connection before
+// the service (and its TLS, which comes after the header) sees it: the
+// connection's RemoteAddr is then the client's, as the trusted balancer
+// gave it.
+type proxyService struct {
+	service
+	policy proxyproto.ConnPolicyFunc
+	// timeout bounds the wait for the header.
+	timeout time.Duration
+}
+
+func (s proxyService) Serve(l net.Listener) error {
+	return s.service.Serve(&proxyproto.Listener{Listener: l, ConnPolicy: s.policy, ReadHeaderTimeout: s.timeout})
+}
+
+// buildService builds the server of listener ln.
+func (s *Server) buildService(e *resproto.Engine, ln *listener) (service, error) {
 	name, sp, cert, log := ln.name, ln.spec, ln.cert, s.log
 	l := &sp.l
 	switch l.Kind {

@@ -112,7 +112,14 @@ type wsNetConn struct {
 
 func newWSNetConn(c net.Conn) *wsNetConn {
 	nc := &wsNetConn{Conn: c, lock: make(chan struct{}, 1)}
-	if sc, ok := c.(syscall.Conn); ok {
+	// A connection wrapped to read a PROXY protocol header
+	// (proxyproto.Conn) writes straight through to the one it wraps, so
+	// frames may go to that one's socket directly.
+	sock := c
+	if w, ok := c.(interface{ Raw() net.Conn }); ok {
+		sock = w.Raw()
+	}
+	if sc, ok := sock.(syscall.Conn); ok {
 		nc.raw, _ = sc.SyscallConn()
 	}
 	return nc

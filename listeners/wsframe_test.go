@@ -171,3 +171,42 @@ func TestControlWaitsForWriteLock(t *testing.T) {
 		t.Errorf("data after a failed close frame: %v", err)
 	}
 }
+
+// rawWrapper is a connection wrapper like proxyproto.Conn: it exposes the
+// connection it wraps through Raw.
+type rawWrapper struct{ net.Conn }
+
+func (w rawWrapper) Raw() net.Conn { return w.Conn }
+
+// TestWSNetConnRaw: the direct write path (a socket's raw descriptor) is
+// found on a TCP connection and through a wrapper that exposes it, as
+// with the PROXY protocol; another kind of connection has none and is
+// written through gorilla.
+func TestWSNetConnRaw(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	for _, tt := range []struct {
+		name string
+		conn net.Conn
+		raw  bool
+	}{
+		{"TCP", c, true},
+		{"TCP behind a PROXY protocol wrapper", rawWrapper{c}, true},
+		{"pipe", a, false},
+	} {
+		if got := newWSNetConn(tt.conn).raw != nil; got != tt.raw {
+			t.Errorf("%s: raw write path %v, want %v", tt.name, got, tt.raw)
+		}
+	}
+}

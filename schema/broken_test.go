@@ -277,6 +277,27 @@ listeners:
 config.yaml:6: tls.b.acme.defaultServerName: invalid server name "*.example.com": must be a domain name, not a wildcard`,
 	},
 	{
+		name: "PROXY protocol",
+		file: "config.yaml",
+		content: `
+listeners:
+  a:
+    address: ":8080"
+    proxyProtocol: {allow: [10.0.0.0/8, "fe80::1%eth0", 10.0.0.300, "10.1.0.0/33", "2001:db8::/32"]}
+  b:
+    address: ":8081"
+    proxyProtocol: {allow: []}
+  c:
+    address: ":8082"
+    proxyProtocol: {}
+`,
+		want: `config.yaml:5: listeners.a.proxyProtocol.allow[1]: invalid address "fe80::1%eth0": must be an IP address or a CIDR range
+config.yaml:5: listeners.a.proxyProtocol.allow[2]: invalid address "10.0.0.300": must be an IP address or a CIDR range
+config.yaml:5: listeners.a.proxyProtocol.allow[3]: invalid address "10.1.0.0/33": must be an IP address or a CIDR range
+config.yaml:8: listeners.b.proxyProtocol.allow: must not be empty
+config.yaml:11: listeners.c.proxyProtocol: missing required key "allow"`,
+	},
+	{
 		name: "ACME without a challenge port",
 		file: "config.yaml",
 		content: `

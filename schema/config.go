@@ -336,6 +336,22 @@ type Listener struct {
 	// RedirectTo, for a redirect listener, names the TLS listener whose
 	// port the redirect targets. Empty means port 443.
 	RedirectTo string `koanf:"redirectTo" json:"redirectTo,omitempty"`
+	// ProxyProtocol, when set, reads the PROXY protocol header (v1 or v2)
+	// that a TCP load balancer in front (HAProxy send-proxy, nginx
+	// proxy_protocol, AWS NLB) puts before each connection, so that the
+	// client's address, not the balancer's, is what services see in
+	// header-auth requests and what logs show.
+	ProxyProtocol *ProxyProtocol `koanf:"proxyProtocol" json:"proxyProtocol,omitempty"`
+}
+
+// ProxyProtocol configures the PROXY protocol on a listener.
+type ProxyProtocol struct {
+	// Allow lists the addresses (IPs or CIDR ranges) of the balancers
+	// trusted to send the header. From them the header is used when
+	// present (a balancer's health check may come without one); anyone
+	// else's header is discarded and their own address kept, so that a
+	// client cannot claim another address.
+	Allow []string `koanf:"allow" json:"allow"`
 }
 
 // IsHTTP reports whether the listener serves WebSocket and HTTP API clients.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"sort"
@@ -331,6 +332,16 @@ func (v *validator) listeners() {
 			addrs[name] = a
 		}
 		v.atLeast(l.MaxConnections, 0, p("maxConnections")...)
+		if pp := l.ProxyProtocol; pp != nil {
+			if len(pp.Allow) == 0 {
+				v.add("must not be empty: list the load balancers' addresses (IPs or CIDR ranges)", p("proxyProtocol", "allow")...)
+			}
+			for i, a := range pp.Allow {
+				if !validIPOrCIDR(a) {
+					v.add(fmt.Sprintf("invalid address %q: must be an IP address or a CIDR range", a), p("proxyProtocol", "allow", strconv.Itoa(i))...)
+				}
+			}
+		}
 
 		switch l.Kind {
 		case "", KindHTTP:
@@ -531,6 +542,16 @@ func checkNATSURL(s string) error {
 		}
 	}
 	return nil
+}
+
+// validIPOrCIDR reports whether s is an IP address or a CIDR range.
+func validIPOrCIDR(s string) bool {
+	if strings.Contains(s, "/") {
+		_, err := netip.ParsePrefix(s)
+		return err == nil
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 // coveredBy reports whether name is one of domains or matches a wildcard

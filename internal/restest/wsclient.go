@@ -43,7 +43,11 @@ func DialWS(t testing.TB, url string) *WSClient {
 // TryDialWS connects to url; a refused upgrade's error names its status.
 // The connection is closed when the test ends.
 func TryDialWS(t testing.TB, url string) (*WSClient, error) {
-	d := websocket.Dialer{HandshakeTimeout: WSTimeout}
+	return TryDialWSWith(t, &websocket.Dialer{HandshakeTimeout: WSTimeout}, url)
+}
+
+// TryDialWSWith is TryDialWS with a dialer of the caller's.
+func TryDialWSWith(t testing.TB, d *websocket.Dialer, url string) (*WSClient, error) {
 	ws, resp, err := d.Dial(url, nil)
 	if err != nil {
 		if resp != nil {
