@@ -198,6 +198,13 @@ type gateway struct {
 
 func startGateway(t *testing.T, outage string, urls ...string) *gateway {
 	t.Helper()
+	return startGatewayWith(t, nil, outage, urls...)
+}
+
+// startGatewayWith is startGateway with a change to the configuration
+// (nil: none).
+func startGatewayWith(t *testing.T, change func(*schema.Config), outage string, urls ...string) *gateway {
+	t.Helper()
 	cfg := schema.Default()
 	cfg.NATS.URLs = urls
 	if outage != "" {
@@ -206,6 +213,9 @@ func startGateway(t *testing.T, outage string, urls ...string) *gateway {
 	cfg.Listeners = map[string]*schema.Listener{
 		"public":  schema.DefaultListener("public", fmt.Sprintf("127.0.0.1:%d", restest.FreePort(t))),
 		"metrics": {Name: "metrics", Kind: schema.KindMetrics, Address: fmt.Sprintf("127.0.0.1:%d", restest.FreePort(t))},
+	}
+	if change != nil {
+		change(cfg)
 	}
 	if err := schema.Validate(cfg); err != nil {
 		t.Fatal(err)

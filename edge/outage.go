@@ -91,6 +91,23 @@ func (s *Server) watchOutage(nc *nats.Conn, eng *resproto.Engine) {
 		defer mu.Unlock()
 		eng.NATSDisconnected()
 	})
+	// A slow consumer: NATS dropped messages to the gateway. Resgate stops;
+	// so does exit mode. Otherwise the engine resynchronizes its cache.
+	prevErr := nc.ErrorHandler()
+	nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
+		if prevErr != nil {
+			prevErr(c, sub, err)
+		}
+		if !errors.Is(err, nats.ErrSlowConsumer) {
+			return
+		}
+		s.metrics.NATSSlowConsumer()
+		if exit {
+			s.fail(errors.New("NATS dropped messages to the gateway: slow consumer (nats.outage is exit)"))
+			return
+		}
+		eng.NATSMessagesDropped()
+	})
 	prevRec := nc.ReconnectHandler()
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		if prevRec != nil {

@@ -61,6 +61,7 @@ type Metrics struct {
 	certExpiry         *prometheus.GaugeVec
 	natsConnected      prometheus.Gauge
 	natsDisconnects    prometheus.Counter
+	natsSlowConsumer   prometheus.Counter
 
 	codesMu sync.Mutex
 	codes   map[string]bool
@@ -121,7 +122,8 @@ func New(version, protocol string) *Metrics {
 	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "resedge_tls_certificate_expiry_timestamp_seconds", Help: "When the certificate served for a domain expires (its NotAfter), in Unix seconds."}, []string{"domain"})
 	m.natsConnected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "resedge_nats_connected", Help: "1 while the NATS connection is up, 0 while it is lost."})
 	m.natsDisconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "resedge_nats_disconnects_total", Help: "Times the NATS connection was lost."})
-	for _, c := range []prometheus.Collector{m.listenerConns, m.listenerConnsTotal, m.natsRequests, m.natsDuration, m.natsTimeouts, m.natsEvents, m.delivered, m.slowConsumers, m.clientErrors, m.listenerHTTP, m.reloads, m.certExpiry, m.natsConnected, m.natsDisconnects} {
+	m.natsSlowConsumer = prometheus.NewCounter(prometheus.CounterOpts{Name: "resedge_nats_slow_consumer_total", Help: "Times NATS dropped messages to the gateway because its inbound buffer was full (each is followed by a resync)."})
+	for _, c := range []prometheus.Collector{m.listenerConns, m.listenerConnsTotal, m.natsRequests, m.natsDuration, m.natsTimeouts, m.natsEvents, m.delivered, m.slowConsumers, m.clientErrors, m.listenerHTTP, m.reloads, m.certExpiry, m.natsConnected, m.natsDisconnects, m.natsSlowConsumer} {
 		f(c)
 	}
 	for _, t := range NATSRequestTypes {
@@ -321,6 +323,15 @@ func (m *Metrics) CertExpiry(domain string, notAfter time.Time) {
 		return
 	}
 	m.certExpiry.WithLabelValues(domain).Set(float64(notAfter.Unix()))
+}
+
+// NATSSlowConsumer counts a report from NATS that it dropped messages to
+// the gateway (nats.ErrSlowConsumer).
+func (m *Metrics) NATSSlowConsumer() {
+	if m == nil {
+		return
+	}
+	m.natsSlowConsumer.Inc()
 }
 
 // NATSConnected records the NATS connection coming up (true) or being

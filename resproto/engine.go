@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/xid"
@@ -32,6 +33,11 @@ type Engine struct {
 	offline bool
 	// resyncGen counts resyncs; a newer one stops an older one's retries.
 	resyncGen atomic.Uint64
+	// dropResync is the resync scheduled after NATS dropped messages,
+	// nil when none is; lastDropResync is when the last one ran
+	// (outage.go).
+	dropResync     *time.Timer
+	lastDropResync time.Time
 
 	requests RequestCounts
 	obs      Observer // nil: none
@@ -301,6 +307,9 @@ func (e *Engine) Close() {
 		return
 	}
 	e.closed = true
+	if e.dropResync != nil {
+		e.dropResync.Stop()
+	}
 	conns := make([]*Conn, 0, len(e.conns))
 	for _, c := range e.conns {
 		conns = append(conns, c)

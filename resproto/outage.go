@@ -125,6 +125,48 @@ func (e *Engine) setOffline(v bool) {
 	e.mu.Unlock()
 }
 
+// After NATS dropped messages, the resync waits for the burst to pass:
+// dropSettle after the first drop, and no sooner than dropResyncEvery
+// after the previous one, so that a gateway kept busy beyond its buffer
+// does not add a resync per drop to its load.
+const (
+	dropSettle      = 250 * time.Millisecond
+	dropResyncEvery = time.Second
+)
+
+// NATSMessagesDropped tells the engine that NATS dropped messages on their
+// way to it: its inbound buffer (Config.BufferSize) was full, which nats.go
+// reports as nats.ErrSlowConsumer. A dropped reply ends as a timeout, but a
+// dropped event would leave a cached resource stale for good, so the
+// engine resynchronizes every cached resource as OutageResync does when
+// NATS is back: fetched again, access checked again, the differences sent
+// to clients as ordinary events. One resync covers a burst of drops
+// (nats.go reports one per subscription). Resgate stops on a slow
+// consumer instead.
+func (e *Engine) NATSMessagesDropped() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.dropResync != nil {
+		return
+	}
+	wait := max(dropSettle, time.Until(e.lastDropResync.Add(dropResyncEvery)))
+	e.dropResync = time.AfterFunc(wait, e.resyncDropped)
+}
+
+// resyncDropped is the resync NATSMessagesDropped scheduled.
+func (e *Engine) resyncDropped() {
+	e.mu.Lock()
+	e.dropResync = nil
+	e.lastDropResync = time.Now()
+	skip := e.closed || e.offline // an outage's own recovery takes over
+	e.mu.Unlock()
+	if skip {
+		return
+	}
+	n := e.resync()
+	e.log.Warn("NATS dropped messages to the gateway (slow consumer: the inbound buffer was full); resynchronizing cached resources", "resources", n, "bufferSize", e.cfg.BufferSize)
+}
+
 // Resync retries: a service may come back after the gateway (or its NATS
 // server be the one that was lost), so a refetch that gets no reply is
 // tried again, resyncAttempts times in all, the wait doubling from
