@@ -300,3 +300,42 @@ func TestWSHeaderAuth_Curl(t *testing.T) {
 		AssertHeader("Set-Cookie", "session=; Max-Age=0")
 	s.WaitConnCount(0)
 }
+
+// TestHeaderAuth_FailuresLogged: a header auth request that gets no answer
+// (here a timeout) is a fault the operator should see: warned of, at most
+// once every 10 s with the count; an error the service answers is its
+// decision, logged at debug level only. Either way the HTTP request goes
+// on without the auth result, as in Resgate.
+func TestHeaderAuth_FailuresLogged(t *testing.T) {
+	s := restest.Start(t, htHeaderAuth("vault.method"), rqWithTimeout(100*time.Millisecond))
+	const warning = "header auth request got no answer"
+	get := func(answer func(*restest.Request)) {
+		t.Helper()
+		hreq := s.HTTPRequest("GET", "/api/test/model", nil, nil)
+		answer(s.GetRequest().AssertSubject("auth.vault.method"))
+		reqs := s.GetRequests(2)
+		reqs.BySubject(t, "access.test.model").RespondSuccess(rqRaw(`{"get":true}`))
+		reqs.BySubject(t, "get.test.model").RespondModel(rqRaw(rqModel))
+		hreq.GetResponse().AssertResponse(http.StatusOK, rqRaw(rqModel))
+	}
+	unanswered := func(*restest.Request) {}
+	get(unanswered)
+	get(unanswered)
+	get(func(r *restest.Request) { r.RespondError(resproto.ErrAccessDenied) })
+	logs := s.Logs.String()
+	if n := strings.Count(logs, warning); n != 1 {
+		t.Fatalf("%d warnings %q, want 1 (the second within 10 s is counted, not logged):\n%s", n, warning, logs)
+	}
+	for _, want := range [][]string{
+		{`level=WARN msg="` + warning, "method=vault.method", `error="Request timeout"`, "failures=1"},
+		{`level=DEBUG msg="header auth returned an error; going on without its result"`, "method=vault.method", `error="Access denied"`},
+	} {
+		found := false
+		for _, line := range strings.Split(logs, "\n") {
+			found = found || strings.Contains(line, want[0]) && strings.Contains(line, want[1]) && strings.Contains(line, want[2]) && strings.Contains(line, want[len(want)-1])
+		}
+		if !found {
+			t.Errorf("no log line with %q:\n%s", want, logs)
+		}
+	}
+}

@@ -38,6 +38,10 @@ type Engine struct {
 	// (outage.go).
 	dropResync     *time.Timer
 	lastDropResync time.Time
+	// headerAuthFailed counts header auth requests that got no answer
+	// since the warning at headerAuthWarned (http.go).
+	headerAuthFailed int
+	headerAuthWarned time.Time
 
 	requests RequestCounts
 	obs      Observer // nil: none

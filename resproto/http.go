@@ -1,6 +1,9 @@
 package resproto
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // This file is the engine side of requests that arrive over plain HTTP (the
 // HTTP API) and of header authentication: each runs on a Conn, usually a
@@ -187,6 +190,35 @@ func (c *Conn) HTTPCall(rid, method string, params json.RawMessage, cb func(resu
 	})
 }
 
+// headerAuthWarnEvery is the least time between two warnings about header
+// auth requests that got no answer: with its service down, every HTTP
+// request and WebSocket upgrade would log one.
+const headerAuthWarnEvery = 10 * time.Second
+
+// logHeaderAuthError logs a header auth request's error, which the request
+// then goes on without (as Resgate does, silently). No answer — no
+// service listening, a timeout, NATS away — is a fault to warn of, at most
+// once every headerAuthWarnEvery with the count since; an error the
+// service answered (say, no valid cookie) is the service's decision, at
+// debug level.
+func (c *Conn) logHeaderAuthError(method string, err error) {
+	if !(err == errNoResponders || IsCode(err, CodeTimeout) || IsCode(err, CodeServiceUnavailable)) {
+		c.log.Debug("header auth returned an error; going on without its result", "method", method, "error", err)
+		return
+	}
+	e := c.e
+	e.mu.Lock()
+	e.headerAuthFailed++
+	n, now := e.headerAuthFailed, time.Since(e.headerAuthWarned) >= headerAuthWarnEvery
+	if now {
+		e.headerAuthFailed, e.headerAuthWarned = 0, time.Now()
+	}
+	e.mu.Unlock()
+	if now {
+		c.log.Warn("header auth request got no answer; requests go on without its result", "method", method, "error", err, "failures", n)
+	}
+}
+
 // HTTPAuth sends an auth request with isHttp set, as header authentication
 // does before an HTTP request or a WebSocket upgrade. A token the service
 // sets with a token event before replying is on the connection when cb
@@ -199,6 +231,9 @@ func (c *Conn) HTTPAuth(rid, method string, cb func(resRID string, meta *Meta, e
 			var resRID string
 			if res != nil {
 				meta, resRID = res.Meta, res.RID
+			}
+			if err != nil {
+				c.logHeaderAuthError(name+"."+method, err)
 			}
 			cb(resRID, meta, err)
 		})
