@@ -3,6 +3,7 @@ package schema
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"sort"
 	"strconv"
@@ -377,6 +378,8 @@ func resgateEdits(f *flagSet, raw map[string]any, hints resgateHints, warn func(
 
 	// TLS: --tls turns it on or off; --tlscert and --tlskey set the files
 	// of inline settings (and are ignored without TLS, as by Resgate).
+	// httpTLS is the listener's TLS setting once the flags apply.
+	httpTLS := current["tls"]
 	if len(given) > 0 {
 		tlsVal := current["tls"]
 		ref, isRef := tlsVal.(string)
@@ -390,6 +393,7 @@ func resgateEdits(f *flagSet, raw map[string]any, hints resgateHints, warn func(
 			if f.has("tls") && tlsVal != nil {
 				del("tls", lpath("tls")...)
 			}
+			httpTLS = nil
 		case isRef && (f.has("tlscert") || f.has("tlskey")):
 			for _, fl := range []string{"tlscert", "tlskey"} {
 				if f.has(fl) {
@@ -431,6 +435,7 @@ func resgateEdits(f *flagSet, raw map[string]any, hints resgateHints, warn func(
 				t["keyFile"] = key
 			}
 			put(src, t, lpath("tls")...)
+			httpTLS = t
 		}
 	}
 
@@ -463,7 +468,16 @@ func resgateEdits(f *flagSet, raw map[string]any, hints resgateHints, warn func(
 			mport, src = strconv.Itoa(mp), "metricsport"
 		}
 		if mcur == nil {
-			put(src, map[string]any{"kind": KindMetrics, "address": net.JoinHostPort(mhost, mport)}, "listeners", mname)
+			m := map[string]any{"kind": KindMetrics, "address": net.JoinHostPort(mhost, mport)}
+			// As Resgate: with TLS on, metrics are served over TLS too,
+			// with the same certificate.
+			switch t := httpTLS.(type) {
+			case map[string]any:
+				m["tls"] = maps.Clone(t)
+			case string:
+				m["tls"] = t
+			}
+			put(src, m, "listeners", mname)
 		} else {
 			put(src, net.JoinHostPort(mhost, mport), "listeners", mname, "address")
 		}

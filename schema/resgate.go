@@ -370,6 +370,18 @@ func (r *resgateConfig) toNative(warn func(string)) (map[string]any, resgateMapp
 			"kind":    KindMetrics,
 			"address": net.JoinHostPort(host, strconv.Itoa(int(r.MetricsPort))),
 		}, "metricsPort")
+		if r.TLS {
+			// Resgate serves its metrics over TLS too, with the same
+			// certificate.
+			m := func(k string) []string { return p("listeners", DefaultMetricsListenerName, "tls", k) }
+			set(out, p("listeners", DefaultMetricsListenerName, "tls"), map[string]any{}, "tls")
+			if cert != "" {
+				set(out, m("certFile"), cert, certKey)
+			}
+			if key != "" {
+				set(out, m("keyFile"), key, keyKey)
+			}
+		}
 	}
 	return out, from, resgateHints{certFile: cert, keyFile: key}, issues
 }

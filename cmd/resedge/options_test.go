@@ -109,6 +109,11 @@ func TestParseCommandLine(t *testing.T) {
 		{name: "tls", args: []string{"--tls", "--tlscert", "c.pem", "--tlskey", "k.pem"}, want: func(c *schema.Config) {
 			def(c).TLS = &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}
 		}},
+		{name: "tls with metricsport: metrics over TLS too, as Resgate", args: []string{"--tls", "--tlscert", "c.pem", "--tlskey", "k.pem", "-m", "9100"}, want: func(c *schema.Config) {
+			def(c).TLS = &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}
+			c.Listeners["metrics"] = &schema.Listener{Name: "metrics", Kind: schema.KindMetrics, Address: "0.0.0.0:9100",
+				TLS: &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}}
+		}},
 		{name: "tls without cert", args: []string{"--tls", "--tlskey", "k.pem"}, errText: "missing certFile"},
 		{name: "tls without key", args: []string{"--tls", "--tlscert", "c.pem"}, errText: "missing keyFile"},
 		{name: "tls files without tls", args: []string{"--tlscert", "c.pem"}, want: func(c *schema.Config) {}},
@@ -274,6 +279,11 @@ func TestResgateConfigFile(t *testing.T) {
 		{name: "type error", content: `{"port": "80"}`, errText: "config.json:1: port"},
 		{name: "port out of range", content: `{"port": 70000}`, errText: "config.json:1: port"},
 		{name: "invalid value in file", content: `{"wsHeaderAuth": "nodot"}`, errText: `config.json:1: wsHeaderAuth: invalid resource method "nodot"`},
+		{name: "tls with metrics port in file: metrics over TLS too, as Resgate", content: `{"tls": true, "certFile": "c.pem", "keyFile": "k.pem", "metricsPort": 9100}`, want: func(c *schema.Config) {
+			c.Listeners["default"].TLS = &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}
+			c.Listeners["metrics"] = &schema.Listener{Name: "metrics", Kind: schema.KindMetrics, Address: "0.0.0.0:9100",
+				TLS: &schema.TLSRef{Inline: &schema.TLS{CertFile: "c.pem", KeyFile: "k.pem"}}}
+		}},
 		{name: "metrics port clash in file", content: `{"port": 9000, "metricsPort": 9000}`, errText: "metrics port 9000 must be different"},
 		{name: "unknown key", content: `{"port": 9000, "prot": 1}`, errText: `config.json:1: prot: unknown key (did you mean "port"?)`},
 	}
