@@ -267,6 +267,36 @@ func TestLimits_SubscriptionsPerResource(t *testing.T) {
 	}
 }
 
+// TestLimits_SubscriptionsPerConnection: a connection may subscribe
+// directly to a limited number of distinct resources; the next new one
+// gets system.subscriptionLimitExceeded, logged with the connection. A
+// resource it already holds may be subscribed again, resources held
+// through references do not count, and unsubscribing one makes room.
+func TestLimits_SubscriptionsPerConnection(t *testing.T) {
+	s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.ResourceLimit = 2 }))
+	c := s.Connect()
+	// test.model.parent references test.model: one direct resource.
+	fxSubscribe(t, s, c, "test.model.parent", false, "test.model").AssertResult(fxSet("test.model.parent", "test.model"))
+	// test.model is held through the reference; subscribing to it directly
+	// makes it the second.
+	fxSubscribe(t, s, c, "test.model", true)
+	c.Request("subscribe.test.collection", nil).GetResponse().AssertError("system.subscriptionLimitExceeded", "Subscription limit exceeded")
+	c.Request("get.test.collection", nil).GetResponse().AssertError("system.subscriptionLimitExceeded", "Subscription limit exceeded")
+	line := waitLog(t, s, `msg="resource limit exceeded: too many resources subscribed"`)
+	for _, want := range []string{"level=INFO", "listener=test", "cid=", "resources=2", "subscriptionsPerConnection=2"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line %q lacks %q", line, want)
+		}
+	}
+	// A resource already held directly counts once.
+	if resp := c.Request("subscribe.test.model", nil).GetResponse(); resp.Error != nil {
+		t.Fatalf("second subscription of a held resource: %s", resp.Raw)
+	}
+	// Unsubscribing test.model entirely (twice) makes room.
+	c.Request("unsubscribe.test.model", map[string]any{"count": 2}).GetResponse().AssertNoResult()
+	fxSubscribe(t, s, c, "test.collection", false).AssertResult(fxSet("test.collection"))
+}
+
 // TestDrain_ClosesClientsGradually: Drain sends every WebSocket client a
 // going-away close frame, one after another spread over the window rather
 // than all at once, and refuses new upgrades meanwhile.

@@ -607,6 +607,7 @@ func engineConfig(cfg *schema.Config, log *slog.Logger) resproto.Config {
 		ReferenceThrottle: e.ReferenceThrottle,
 		UnsubscribeDelay:  e.UnsubscribeDelay.D(),
 		SubscriptionLimit: e.Limits.SubscriptionsPerResource,
+		ResourceLimit:     e.Limits.SubscriptionsPerConnection,
 		BufferSize:        cfg.NATS.BufferSize,
 		ReplyMalformed:    e.ReplyMalformed,
 		Trace:             cfg.Log.Trace,

@@ -43,6 +43,13 @@ type Config struct {
 	// hold on one resource (Resgate's fixed 256).
 	SubscriptionLimit int
 
+	// ResourceLimit caps the distinct resources one connection may
+	// subscribe to directly, so that a client cannot make the gateway cache
+	// (and subscribe on NATS to) resources without end; resources it holds
+	// through references do not count, as services choose those. Zero
+	// means no limit, as in Resgate.
+	ResourceLimit int
+
 	// BufferSize is the capacity of the channel carrying inbound NATS
 	// messages to the engine's dispatcher.
 	BufferSize int

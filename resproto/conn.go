@@ -65,6 +65,9 @@ type Conn struct {
 	// info level: later hits are logged at debug, so that a client
 	// retrying in a loop does not flood the log.
 	limitLogged bool
+	// directResources counts the subscriptions the client holds directly
+	// (direct > 0), for Config.ResourceLimit.
+	directResources int
 
 	// allow, when set, limits the resources clients may request on this
 	// connection (a listener's resource patterns).
@@ -302,6 +305,9 @@ func (c *Conn) subscribe(rid string, direct bool, t *throttle) (*subscription, e
 	if s, ok := c.subs[rid]; ok {
 		return s, c.addCount(s, direct)
 	}
+	if direct && c.resourceLimitReached() {
+		return nil, ErrSubscriptionLimitExceeded
+	}
 	if t == nil {
 		t = newThrottle(c.e.cfg.ReferenceThrottle)
 	}
@@ -315,18 +321,42 @@ func (c *Conn) subscribe(rid string, direct bool, t *throttle) (*subscription, e
 func (c *Conn) addCount(s *subscription, direct bool) error {
 	if direct {
 		if s.direct >= c.e.cfg.SubscriptionLimit {
-			level := slog.LevelDebug
-			if !c.limitLogged {
-				c.limitLogged, level = true, slog.LevelInfo
-			}
-			c.log.Log(context.Background(), level, "subscription limit exceeded", "rid", s.rid, "count", s.direct, "subscriptionsPerResource", c.e.cfg.SubscriptionLimit)
+			c.logLimit("subscription limit exceeded", "rid", s.rid, "count", s.direct, "subscriptionsPerResource", c.e.cfg.SubscriptionLimit)
 			return ErrSubscriptionLimitExceeded
+		}
+		if s.direct == 0 {
+			if c.resourceLimitReached() {
+				return ErrSubscriptionLimitExceeded
+			}
+			c.directResources++
 		}
 		s.direct++
 	} else {
 		s.indirect++
 	}
 	return nil
+}
+
+// resourceLimitReached reports, and logs, that the connection subscribes
+// directly to as many resources as Config.ResourceLimit allows.
+func (c *Conn) resourceLimitReached() bool {
+	max := c.e.cfg.ResourceLimit
+	if max <= 0 || c.directResources < max {
+		return false
+	}
+	c.logLimit("resource limit exceeded: too many resources subscribed", "resources", c.directResources, "subscriptionsPerConnection", max)
+	return true
+}
+
+// logLimit logs a limit the client hit: at info level the first time on
+// the connection, at debug after, so that a client retrying in a loop does
+// not flood the log.
+func (c *Conn) logLimit(msg string, args ...any) {
+	level := slog.LevelDebug
+	if !c.limitLogged {
+		c.limitLogged, level = true, slog.LevelInfo
+	}
+	c.log.Log(context.Background(), level, msg, args...)
 }
 
 func (c *Conn) unsubscribe(s *subscription, direct, sent bool, count int, tryDelete bool) {
@@ -338,6 +368,9 @@ func (c *Conn) unsubscribe(s *subscription, direct, sent bool, count int, tryDel
 	}
 	if direct {
 		s.direct -= count
+		if s.direct == 0 && count > 0 {
+			c.directResources--
+		}
 	} else {
 		s.indirect -= count
 		if sent {

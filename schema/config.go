@@ -39,6 +39,7 @@ const (
 	DefaultRequestTimeout           = 3 * time.Second  // nats.requestTimeout
 	DefaultUnsubscribeDelay         = 5 * time.Second  // engine.unsubscribeDelay
 	DefaultSubscriptionsPerResource = 256              // engine.limits.subscriptionsPerResource
+	DefaultSubscriptionsPerConn     = 10000            // engine.limits.subscriptionsPerConnection
 	DefaultWriteQueue               = 4096             // engine.limits.writeQueue
 	DefaultMaxMessageSize           = 4 << 20          // engine.limits.maxMessageSize
 	DefaultWriteTimeout             = 10 * time.Second // engine.limits.writeTimeout
@@ -141,6 +142,10 @@ type Limits struct {
 	// SubscriptionsPerResource caps the direct subscriptions one connection
 	// may hold on one resource (Resgate's fixed 256).
 	SubscriptionsPerResource int `koanf:"subscriptionsPerResource" json:"subscriptionsPerResource"`
+	// SubscriptionsPerConnection caps the distinct resources one
+	// connection may subscribe to directly (those it holds through
+	// references do not count). Zero is no limit, as in Resgate.
+	SubscriptionsPerConnection int `koanf:"subscriptionsPerConnection" json:"subscriptionsPerConnection"`
 	// WriteQueue is the number of messages a connection may have waiting
 	// to be written before it is closed as a slow consumer.
 	WriteQueue int `koanf:"writeQueue" json:"writeQueue"`
@@ -439,17 +444,18 @@ func Default() *Config {
 		Engine: Engine{
 			UnsubscribeDelay: Duration(DefaultUnsubscribeDelay),
 			Limits: Limits{
-				SubscriptionsPerResource: DefaultSubscriptionsPerResource,
-				WriteQueue:               DefaultWriteQueue,
-				MaxMessageSize:           DefaultMaxMessageSize,
-				WriteTimeout:             Duration(DefaultWriteTimeout),
-				MaxBodySize:              DefaultMaxBodySize,
-				ReadHeaderTimeout:        Duration(DefaultReadHeaderTimeout),
-				ReadTimeout:              Duration(DefaultReadTimeout),
-				IdleTimeout:              Duration(DefaultIdleTimeout),
-				MaxHeaderBytes:           DefaultMaxHeaderBytes,
-				PingInterval:             Duration(DefaultPingInterval),
-				PongTimeout:              Duration(DefaultPongTimeout),
+				SubscriptionsPerResource:   DefaultSubscriptionsPerResource,
+				SubscriptionsPerConnection: DefaultSubscriptionsPerConn,
+				WriteQueue:                 DefaultWriteQueue,
+				MaxMessageSize:             DefaultMaxMessageSize,
+				WriteTimeout:               Duration(DefaultWriteTimeout),
+				MaxBodySize:                DefaultMaxBodySize,
+				ReadHeaderTimeout:          Duration(DefaultReadHeaderTimeout),
+				ReadTimeout:                Duration(DefaultReadTimeout),
+				IdleTimeout:                Duration(DefaultIdleTimeout),
+				MaxHeaderBytes:             DefaultMaxHeaderBytes,
+				PingInterval:               Duration(DefaultPingInterval),
+				PongTimeout:                Duration(DefaultPongTimeout),
 			},
 		},
 		Log:       Log{Level: DefaultLogLevel, Format: DefaultLogFormat},

@@ -31,6 +31,7 @@ engine:
   unsubscribeDelay: 5s   # how long unused resources stay cached
   limits:
     subscriptionsPerResource: 256
+    subscriptionsPerConnection: 10000   # distinct resources a client subscribes to; 0 = no limit
     writeQueue: 4096       # queued messages before a slow client is closed
     maxMessageSize: 4194304
     writeTimeout: 10s

@@ -109,6 +109,7 @@ func (v *validator) engine() {
 		v.add("must not be negative", "engine", "unsubscribeDelay")
 	}
 	v.atLeast(e.Limits.SubscriptionsPerResource, 1, "engine", "limits", "subscriptionsPerResource")
+	v.atLeast(e.Limits.SubscriptionsPerConnection, 0, "engine", "limits", "subscriptionsPerConnection")
 	v.atLeast(e.Limits.WriteQueue, 1, "engine", "limits", "writeQueue")
 	v.atLeast(e.Limits.MaxMessageSize, 1, "engine", "limits", "maxMessageSize")
 	if e.Limits.WriteTimeout <= 0 {
