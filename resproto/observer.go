@@ -26,9 +26,10 @@ type Observer interface {
 	// "resource" (event.*), "system" (system.*) or "conn" (conn.*).
 	NATSEvent(kind string)
 	// CacheResources and CacheSubscriptions move the cache gauges: the
-	// resources held in the cache (transient entries of access, call and
-	// auth requests included, as in Resgate), and the subscriptions on
-	// them.
+	// resources held in the cache and the subscriptions on them. Resgate
+	// also counts, for a moment, entries it makes for access, call and
+	// auth requests; resedge makes none (such replies only look the cache
+	// up), so its gauges settle on the same values.
 	CacheResources(delta int)
 	CacheSubscriptions(delta int)
 }
