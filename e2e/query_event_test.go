@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -317,8 +318,9 @@ func TestQueryEvent_OtherEventsWaitForQueryAnswers(t *testing.T) {
 }
 
 // QRY-08: an unanswered query request does not hold other events longer
-// than the request timeout, and its timeout is not logged. (Not parallel,
-// so that only the request meant to time out does.)
+// than the request timeout, and its timeout is not an error (it is warned
+// of: the query resource may be stale). (Not parallel, so that only the
+// request meant to time out does.)
 func TestQueryEvent_Timeout_IgnoredAndReleasesEvents(t *testing.T) {
 	s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = 500 * time.Millisecond }))
 	c := evConnect(s)
@@ -333,6 +335,9 @@ func TestQueryEvent_Timeout_IgnoredAndReleasesEvents(t *testing.T) {
 		t.Fatalf("change event sent after %v, before the query request timed out", d)
 	}
 	evAssertErrorsLogged(t, s, 0)
+	if line := waitLog(t, s, "query request got no reply"); !strings.Contains(line, "level=WARN") || !strings.Contains(line, `query="q=foo"`) {
+		t.Errorf("warning %q lacks level or query", line)
+	}
 
 	// The query resource is still there.
 	s.Event("test.model", "query", qeEvent)

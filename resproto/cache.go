@@ -845,8 +845,10 @@ func (e *eventSub) handleQueryEvent(data []byte) {
 			e.enqueueUnlock(func() {
 				if err != nil {
 					// A request that got no reply (timeout, no responders)
-					// is ignored, as in Resgate: not an error to log.
-					e.c.log.Debug("query request failed", "resource", e.name, "query", r.q, "error", err)
+					// is ignored, as in Resgate, which logs nothing; the
+					// query resource may have missed a change, which the
+					// operator should hear of.
+					e.c.log.Warn("query request got no reply; the query resource may be stale until its next query event or a reset", "resource", e.name, "query", r.q, "error", err)
 					return
 				}
 				res, err := decodeQueryEventResponse(data)
