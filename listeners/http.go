@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/resedge/resedge/internal/ratelog"
 	"github.com/resedge/resedge/metrics"
 	"github.com/resedge/resedge/resproto"
 )
@@ -156,10 +157,9 @@ type HTTP struct {
 	wsActive int // WebSocket requests in serveWS, for MaxConnections
 	stopping bool
 	wg       sync.WaitGroup
-	// refused counts upgrades refused over MaxConnections since the last
-	// log line about it; lastRefusedLog rate-limits those lines.
-	refused        int
-	lastRefusedLog time.Time
+	// refusedLog rate-limits the log lines about upgrades refused over
+	// MaxConnections (refusedLogEvery).
+	refusedLog ratelog.Every
 
 	patterns []resproto.Pattern
 
@@ -284,9 +284,11 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 		cfg:          cfg,
 		log:          cfg.Logger.With("listener", cfg.Name),
 		conns:        make(map[*wsConn]struct{}),
+		refusedLog:   ratelog.Every{Interval: refusedLogEvery},
 		enc:          enc,
 		allowMethods: allowMethods,
 	}
+	h.watch.cutLog.Interval = limitLogEvery
 	h.upgrader = websocket.Upgrader{
 		ReadBufferSize:    1024,
 		WriteBufferSize:   1024,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/resedge/resedge/internal/ratelog"
 )
 
 // limitLogEvery is the least time between two log lines about one kind of
@@ -23,10 +24,10 @@ const limitLogEvery = 10 * time.Second
 // ReadHeaderTimeout (a slowloris client, or a stalled one), is logged:
 // net/http closes it silently.
 type connWatch struct {
-	mu      sync.Mutex
-	conns   map[net.Conn]*connTrack
-	cut     int // connections cut off since the last log line
-	lastLog time.Time
+	mu    sync.Mutex
+	conns map[net.Conn]*connTrack
+	// cutLog rate-limits the log lines about connections cut off.
+	cutLog ratelog.Every
 }
 
 // connTrack is what connWatch knows of one connection.
@@ -89,13 +90,8 @@ func (h *HTTP) watchConn(c net.Conn, state http.ConnState) {
 		if !t.reading || t.served.Load() || time.Since(t.since) < h.cfg.ReadHeaderTimeout {
 			break
 		}
-		w.cut++
-		n, logNow := w.cut, time.Since(w.lastLog) >= limitLogEvery
-		if logNow {
-			w.cut, w.lastLog = 0, time.Now()
-		}
 		w.mu.Unlock()
-		if logNow {
+		if n, logNow := w.cutLog.Hit(); logNow {
 			h.log.Warn("HTTP connection closed: request headers not received in time", "readHeaderTimeout", h.cfg.ReadHeaderTimeout, "remote", c.RemoteAddr().String(), "closed", n)
 		}
 		return

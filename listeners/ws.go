@@ -224,14 +224,7 @@ const refusedLogEvery = 10 * time.Second
 // refuseFull answers a WebSocket upgrade over MaxConnections with 503, and
 // logs it (at most once per refusedLogEvery, with the count since).
 func (h *HTTP) refuseFull(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	h.refused++
-	n, logNow := h.refused, time.Since(h.lastRefusedLog) >= refusedLogEvery
-	if logNow {
-		h.refused, h.lastRefusedLog = 0, time.Now()
-	}
-	h.mu.Unlock()
-	if logNow {
+	if n, logNow := h.refusedLog.Hit(); logNow {
 		h.log.Warn("WebSocket connection refused: connection limit reached", "maxConnections", h.cfg.MaxConnections, "remote", r.RemoteAddr, "refused", n)
 	}
 	w.Header().Set("Retry-After", "1")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/ratelog"
 	"github.com/rs/xid"
 )
 
@@ -38,10 +39,9 @@ type Engine struct {
 	// (outage.go).
 	dropResync     *time.Timer
 	lastDropResync time.Time
-	// headerAuthFailed counts header auth requests that got no answer
-	// since the warning at headerAuthWarned (http.go).
-	headerAuthFailed int
-	headerAuthWarned time.Time
+	// headerAuthWarn rate-limits the warnings about header auth requests
+	// that got no answer (http.go).
+	headerAuthWarn ratelog.Every
 
 	requests RequestCounts
 	obs      Observer // nil: none
@@ -70,6 +70,8 @@ func New(nc *nats.Conn, cfg Config) (*Engine, error) {
 		cache: newCache(m, cfg),
 		conns: make(map[string]*Conn),
 		obs:   cfg.Observer,
+
+		headerAuthWarn: ratelog.Every{Interval: headerAuthWarnEvery},
 	}
 	if o := cfg.Observer; o != nil {
 		e.cache.metrics = CacheMetrics{Resources: o.CacheResources, Subscriptions: o.CacheSubscriptions}

@@ -206,15 +206,7 @@ func (c *Conn) logHeaderAuthError(method string, err error) {
 		c.log.Debug("header auth returned an error; going on without its result", "method", method, "error", err)
 		return
 	}
-	e := c.e
-	e.mu.Lock()
-	e.headerAuthFailed++
-	n, now := e.headerAuthFailed, time.Since(e.headerAuthWarned) >= headerAuthWarnEvery
-	if now {
-		e.headerAuthFailed, e.headerAuthWarned = 0, time.Now()
-	}
-	e.mu.Unlock()
-	if now {
+	if n, now := c.e.headerAuthWarn.Hit(); now {
 		c.log.Warn("header auth request got no answer; requests go on without its result", "method", method, "error", err, "failures", n)
 	}
 }
