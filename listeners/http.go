@@ -160,6 +160,8 @@ type HTTP struct {
 	// refusedLog rate-limits the log lines about upgrades refused over
 	// MaxConnections (refusedLogEvery).
 	refusedLog ratelog.Every
+	// delivered counts messages written to WebSocket clients (metrics).
+	delivered func(n int)
 
 	patterns []resproto.Pattern
 
@@ -285,6 +287,7 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 		log:          cfg.Logger.With("listener", cfg.Name),
 		conns:        make(map[*wsConn]struct{}),
 		refusedLog:   ratelog.Every{Interval: refusedLogEvery},
+		delivered:    cfg.Metrics.DeliveredCounter(cfg.Name),
 		enc:          enc,
 		allowMethods: allowMethods,
 	}

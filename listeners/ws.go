@@ -372,7 +372,7 @@ func (c *wsConn) writeNow() bool {
 	switch {
 	case err == nil && n == len(buf):
 		nc.release()
-		c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+		c.h.delivered(len(q))
 		c.mu.Lock()
 		done := len(c.queue) == 0
 		if done {
@@ -384,7 +384,7 @@ func (c *wsConn) writeNow() bool {
 	case err == nil:
 		// Part of a frame is out: nothing else may be written before its
 		// rest. The write loop writes it, holding the lock.
-		c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+		c.h.delivered(len(q))
 		go c.finishWrite(buf[n:])
 		return true
 	case err == errWouldBlock:
@@ -448,7 +448,7 @@ func (c *wsConn) writeLoop() {
 				c.writeFailed(err)
 				return
 			}
-			c.h.cfg.Metrics.MessagesDelivered(c.h.cfg.Name, len(q))
+			c.h.delivered(len(q))
 			continue
 		}
 		for _, m := range q {
@@ -461,7 +461,7 @@ func (c *wsConn) writeLoop() {
 				c.writeFailed(err)
 				return
 			}
-			c.h.cfg.Metrics.MessageDelivered(c.h.cfg.Name)
+			c.h.delivered(1)
 		}
 	}
 }

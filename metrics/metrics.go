@@ -276,19 +276,19 @@ func (m *Metrics) HTTPRequest(listener, method string, status int) {
 	m.listenerHTTP.WithLabelValues(listener, method, strconv.Itoa(status)).Inc()
 }
 
-// MessageDelivered counts a message written to a WebSocket client of
-// listener.
-func (m *Metrics) MessageDelivered(listener string) {
-	if m != nil {
-		m.delivered.WithLabelValues(listener).Inc()
+// DeliveredCounter returns what counts messages written to WebSocket
+// clients of listener: a write of n messages calls it with n. The label is
+// looked up once here, not for every write (a fan-out makes one write per
+// subscriber per event). It is a no-op on nil Metrics.
+func (m *Metrics) DeliveredCounter(listener string) func(n int) {
+	if m == nil {
+		return func(int) {}
 	}
-}
-
-// MessagesDelivered counts n messages written to WebSocket clients of
-// listener at once (one label lookup for a batch).
-func (m *Metrics) MessagesDelivered(listener string, n int) {
-	if m != nil && n > 0 {
-		m.delivered.WithLabelValues(listener).Add(float64(n))
+	c := m.delivered.WithLabelValues(listener)
+	return func(n int) {
+		if n > 0 {
+			c.Add(float64(n))
+		}
 	}
 }
 
