@@ -351,7 +351,7 @@ func (c *wsConn) Flush() {
 // is left to the write loop, which then holds the write lock.
 func (c *wsConn) writeNow() bool {
 	nc := c.nc
-	if nc.raw == nil || !nc.tryAcquire() {
+	if nc.fd < 0 || !nc.tryAcquire() {
 		return false
 	}
 	c.mu.Lock()

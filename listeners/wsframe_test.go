@@ -205,8 +205,76 @@ func TestWSNetConnRaw(t *testing.T) {
 		{"TCP behind a PROXY protocol wrapper", rawWrapper{c}, true},
 		{"pipe", a, false},
 	} {
-		if got := newWSNetConn(tt.conn).raw != nil; got != tt.raw {
+		if got := newWSNetConn(tt.conn).fd >= 0; got != tt.raw {
 			t.Errorf("%s: raw write path %v, want %v", tt.name, got, tt.raw)
+		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// TestNoDescriptorWriteAfterClose checks that the direct descriptor write
+// fails once the connection is closed, rather than write to a descriptor
+// number the system may have given to another socket.
+func TestNoDescriptorWriteAfterClose(t *testing.T) {
+	server, client := tcpPair(t)
+	nc := newWSNetConn(server)
+	if nc.fd < 0 {
+		t.Fatal("no descriptor for a TCP connection")
+	}
+	if n, err := nc.writeNonBlocking([]byte("ab")); n != 2 || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "ab" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	nc.Close()
+	// The number may now be reused: a new socket likely takes it.
+	other, otherPeer := tcpPair(t)
+	_ = other
+	if n, err := nc.writeNonBlocking([]byte("cd")); err == nil || n != 0 {
+		t.Fatalf("write after close: %d, %v", n, err)
+	}
+	otherPeer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, _ := otherPeer.Read(got); n != 0 {
+		t.Fatalf("a write after close reached another socket: %q", got[:n])
+	}
+}
+
+// BenchmarkWriteNonBlocking is the write of one small frame to a socket,
+// as a fan-out makes for every subscriber of an event.
+func BenchmarkWriteNonBlocking(b *testing.B) {
+	server, client := tcpPair(b)
+	go io.Copy(io.Discard, client)
+	nc := newWSNetConn(server)
+	frame := wsPreparedOf(resproto.NewMessage([]byte(`{"event":"example.model.change","data":{"values":{"n":1}}}`))).textFrame()
+	b.ReportAllocs()
+	for b.Loop() {
+		nc.lock <- struct{}{}
+		_, err := nc.writeNonBlocking(frame)
+		nc.release()
+		if err == errWouldBlock {
+			time.Sleep(time.Microsecond)
+		} else if err != nil {
+			b.Fatal(err)
 		}
 	}
 }
