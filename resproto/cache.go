@@ -582,40 +582,22 @@ func diffCollection(a, b []Value) []*resourceEvent {
 	if m == 0 && n == 0 {
 		return nil
 	}
-	// c[i][j] = LCS length of aa[:i] and bb[:j].
-	w := n + 1
-	c := make([]int, (m+1)*w)
-	for i := 1; i <= m; i++ {
-		for j := 1; j <= n; j++ {
-			if aa[i-1].Equal(bb[j-1]) {
-				c[i*w+j] = c[(i-1)*w+j-1] + 1
-			} else if c[i*w+j-1] >= c[(i-1)*w+j] {
-				c[i*w+j] = c[i*w+j-1]
-			} else {
-				c[i*w+j] = c[(i-1)*w+j]
-			}
+	var removes, adds []int
+	if (m+1)*(n+1) > maxDiffCells {
+		// Too many items changed to keep an m×n table (Resgate's would
+		// be gigabytes for two different collections of 20,000 items):
+		// replace the changed middle, all removed and all added.
+		removes = make([]int, m)
+		for k := range removes {
+			removes[k] = k
 		}
-	}
-	// Walk back from the end, preferring an add over a remove on ties, so
-	// that the items kept, and so the events, are the ones Resgate picks.
-	var removes []int
-	var adds []int
-	i, j := m, n
-	for i > 0 || j > 0 {
-		switch {
-		case i > 0 && j > 0 && aa[i-1].Equal(bb[j-1]):
-			i--
-			j--
-		case j > 0 && (i == 0 || c[i*w+j-1] >= c[(i-1)*w+j]):
-			j--
-			adds = append(adds, j)
-		default:
-			i--
-			removes = append(removes, i)
+		adds = make([]int, n)
+		for k := range adds {
+			adds[k] = k
 		}
+	} else {
+		removes, adds = lcsEdits(aa, bb)
 	}
-	slices.Reverse(removes)
-	slices.Reverse(adds)
 	events := make([]*resourceEvent, 0, len(removes)+len(adds))
 	// Remove from the end so earlier indexes stay valid, then add in
 	// ascending order of final position.
@@ -633,6 +615,49 @@ func diffCollection(a, b []Value) []*resourceEvent {
 		events = append(events, &resourceEvent{Event: "add", Payload: p})
 	}
 	return events
+}
+
+// maxDiffCells bounds the LCS table diffCollection builds (4 bytes a
+// cell): 16M cells, 64 MiB, two changed runs of 4,000 items each.
+const maxDiffCells = 1 << 24
+
+// lcsEdits returns the indexes of aa to remove and of bb to add, both
+// ascending, that keep a longest common subsequence of aa and bb.
+func lcsEdits(aa, bb []Value) (removes, adds []int) {
+	m, n := len(aa), len(bb)
+	// c[i][j] = LCS length of aa[:i] and bb[:j].
+	w := n + 1
+	c := make([]int32, (m+1)*w)
+	for i := 1; i <= m; i++ {
+		for j := 1; j <= n; j++ {
+			if aa[i-1].Equal(bb[j-1]) {
+				c[i*w+j] = c[(i-1)*w+j-1] + 1
+			} else if c[i*w+j-1] >= c[(i-1)*w+j] {
+				c[i*w+j] = c[i*w+j-1]
+			} else {
+				c[i*w+j] = c[(i-1)*w+j]
+			}
+		}
+	}
+	// Walk back from the end, preferring an add over a remove on ties, so
+	// that the items kept, and so the events, are the ones Resgate picks.
+	i, j := m, n
+	for i > 0 || j > 0 {
+		switch {
+		case i > 0 && j > 0 && aa[i-1].Equal(bb[j-1]):
+			i--
+			j--
+		case j > 0 && (i == 0 || c[i*w+j-1] >= c[(i-1)*w+j]):
+			j--
+			adds = append(adds, j)
+		default:
+			i--
+			removes = append(removes, i)
+		}
+	}
+	slices.Reverse(removes)
+	slices.Reverse(adds)
+	return removes, adds
 }
 
 // cache is the shared resource cache.

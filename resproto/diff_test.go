@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -191,5 +192,40 @@ func TestDiffCollection_Events(t *testing.T) {
 				t.Fatalf("diff %s to %s: got %q, want %q", l.a, l.b, got, l.events)
 			}
 		})
+	}
+}
+
+// TestDiffCollectionLarge checks that two large collections that differ
+// all through are diffed without an m×n table: the events replace the
+// changed items, and turn one into the other.
+func TestDiffCollectionLarge(t *testing.T) {
+	const n = 5000 // 25M cells: 100 MB as a table of int32
+	a := make([]int, n)
+	b := make([]int, n)
+	for i := range a {
+		a[i] = i
+		b[i] = n - 1 - i
+	}
+	// The same first and last items: kept, not replaced.
+	b[0], b[n-1] = 0, n-1
+	av, bv := intValues(a), intValues(b)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	events := diffCollection(av, bv)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("diff allocated %d MiB", got>>20)
+	}
+	if len(events) != 2*(n-2) {
+		t.Errorf("%d events, want %d (the changed middle removed and added)", len(events), 2*(n-2))
+	}
+	got := applyDiff(t, av, events)
+	if len(got) != len(bv) {
+		t.Fatalf("%d items after the events, want %d", len(got), len(bv))
+	}
+	for i := range got {
+		if !got[i].Equal(bv[i]) {
+			t.Fatalf("item %d is %s, want %s", i, got[i].Raw, bv[i].Raw)
+		}
 	}
 }
