@@ -183,16 +183,7 @@ func (w rawWrapper) Raw() net.Conn { return w.Conn }
 // with the PROXY protocol; another kind of connection has none and is
 // written through gorilla.
 func TestWSNetConnRaw(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := tcpPair(t, nil)
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
@@ -211,14 +202,17 @@ func TestWSNetConnRaw(t *testing.T) {
 	}
 }
 
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (server, client net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// tcpPair returns both ends of a loopback TCP connection made on ln, or
+// on a listener of its own if ln is nil.
+func tcpPair(t testing.TB, ln net.Listener) (server, client net.Conn) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
 	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
+	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +228,7 @@ func tcpPair(t testing.TB) (server, client net.Conn) {
 // fails once the connection is closed, rather than write to a descriptor
 // number the system may have given to another socket.
 func TestNoDescriptorWriteAfterClose(t *testing.T) {
-	server, client := tcpPair(t)
+	server, client := tcpPair(t, nil)
 	nc := newWSNetConn(server)
 	if nc.fd < 0 {
 		t.Fatal("no descriptor for a TCP connection")
@@ -246,23 +240,30 @@ func TestNoDescriptorWriteAfterClose(t *testing.T) {
 	if _, err := io.ReadFull(client, got); err != nil || string(got) != "ab" {
 		t.Fatalf("read %q, %v", got, err)
 	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	nc.Close()
-	// The number may now be reused: a new socket likely takes it.
-	other, otherPeer := tcpPair(t)
-	_ = other
+	// The system hands out the lowest free number: the next connection
+	// likely gets the one just closed.
+	a, b := tcpPair(t, ln)
 	if n, err := nc.writeNonBlocking([]byte("cd")); err == nil || n != 0 {
 		t.Fatalf("write after close: %d, %v", n, err)
 	}
-	otherPeer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if n, _ := otherPeer.Read(got); n != 0 {
-		t.Fatalf("a write after close reached another socket: %q", got[:n])
+	for _, c := range []net.Conn{a, b} {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if n, _ := c.Read(got); n != 0 {
+			t.Fatalf("a write after close reached another socket: %q", got[:n])
+		}
 	}
 }
 
 // BenchmarkWriteNonBlocking is the write of one small frame to a socket,
 // as a fan-out makes for every subscriber of an event.
 func BenchmarkWriteNonBlocking(b *testing.B) {
-	server, client := tcpPair(b)
+	server, client := tcpPair(b, nil)
 	go io.Copy(io.Discard, client)
 	nc := newWSNetConn(server)
 	frame := wsPreparedOf(resproto.NewMessage([]byte(`{"event":"example.model.change","data":{"values":{"n":1}}}`))).textFrame()
