@@ -57,8 +57,11 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("no %s sample", n)
 		}
 	}
-	// 50 connections: their goroutines show, and go away with them.
-	if d := names["start"].Goroutines - names["baseline"].Goroutines; d < 50 {
+	// 50 connections: their goroutines show (one each, the read loop),
+	// and go away with them. The gateway may run a short-lived goroutine
+	// or two besides (a metrics scrape's keep-alive connection), at any
+	// sample: allow for a few.
+	if d := names["start"].Goroutines - names["baseline"].Goroutines; d < 45 {
 		t.Errorf("goroutines grew by %d with 50 connections", d)
 	}
 	if d := names["after"].Goroutines - names["baseline"].Goroutines; d > 10 {
