@@ -96,8 +96,15 @@ func TestStaticReload(t *testing.T) {
 
 	// Half written (a new certificate, the old key): logged once, old
 	// certificate kept.
+	// The certificate file is replaced by a rename, so that no poll reads
+	// it truncated, half way through the write (a different broken state,
+	// rightly warned of again).
 	third := newCert(t, 3*time.Hour, "rt.example")
-	if err := os.WriteFile(certFile, third.certPEM, 0o600); err != nil {
+	tmp := certFile + ".new"
+	if err := os.WriteFile(tmp, third.certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, certFile); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the warning", func() bool { return strings.Contains(logs.String(), "cannot be loaded") })
