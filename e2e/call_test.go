@@ -30,8 +30,9 @@ const (
 )
 
 // rqShortTimeout is the request timeout of sessions in which a request is
-// meant to time out.
-const rqShortTimeout = 300 * time.Millisecond
+// meant to time out. It is no shorter because the other requests of such a
+// session must never time out, however loaded the machine.
+const rqShortTimeout = time.Second
 
 // rqStart starts a session, with a short request timeout when timeout is
 // set.

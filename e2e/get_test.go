@@ -120,7 +120,7 @@ func TestGet_CacheReleasedAfterGet(t *testing.T) {
 		}
 	})
 	t.Run("with delay", func(t *testing.T) {
-		s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.UnsubscribeDelay = 50 * time.Millisecond }))
+		s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.UnsubscribeDelay = time.Second }))
 		c := s.Connect()
 		creq := c.Request("get.test.model", nil)
 		fxServe(t, s, "access.test.model", "get.test.model")

@@ -307,7 +307,8 @@ func TestWSHeaderAuth_Curl(t *testing.T) {
 // decision, logged at debug level only. Either way the HTTP request goes
 // on without the auth result, as in Resgate.
 func TestHeaderAuth_FailuresLogged(t *testing.T) {
-	s := restest.Start(t, htHeaderAuth("vault.method"), rqWithTimeout(100*time.Millisecond))
+	// 1 s: the access and get requests answered must never time out.
+	s := restest.Start(t, htHeaderAuth("vault.method"), rqWithTimeout(time.Second))
 	const warning = "header auth request got no answer"
 	get := func(answer func(*restest.Request)) {
 		t.Helper()

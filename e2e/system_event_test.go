@@ -374,13 +374,13 @@ func TestSystemReset_FailedOrMismatchingGet_KeepsCacheAndLogs(t *testing.T) {
 
 func TestSystemReset_Timeout_KeepsCache(t *testing.T) {
 	t.Parallel()
-	s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = 200 * time.Millisecond }))
+	s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = time.Second }))
 	c := evConnect(s)
 	evSubscribe(t, s, c, "test.model", false)
 
 	s.SystemEvent("reset", json.RawMessage(`{"resources":["test.>"]}`))
 	s.GetRequest().AssertSubject("get.test.model") // never answered
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1300 * time.Millisecond)            // past the 1 s timeout
 	c.AssertNoMsg()
 	s.Event("test.model", "change", json.RawMessage(`{"values":{"string":"bar"}}`))
 	c.GetEvent().AssertEventName("test.model.change").AssertData(json.RawMessage(`{"values":{"string":"bar"}}`))
@@ -639,7 +639,7 @@ func TestSystemTokenReset_AuthReply_IsDiscarded(t *testing.T) {
 	for _, l := range tbl {
 		t.Run(l.name, func(t *testing.T) {
 			t.Parallel()
-			s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = 200 * time.Millisecond }))
+			s := restest.Start(t, restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = time.Second }))
 			c := evConnect(s)
 			cid := evSubscribe(t, s, c, "test.model", false)
 			s.ConnEvent(cid, "token", json.RawMessage(`{"token":{"user":"foo"},"tid":"foo"}`))

@@ -190,7 +190,7 @@ func TestReferenceThrottle_ReferencesAddedByEvent(t *testing.T) {
 // requests that time out. (Not parallel, so that only the request meant to
 // time out does.)
 func TestReferenceThrottle_FailedRequestsFreeTheirSlot(t *testing.T) {
-	s := restest.Start(t, withReferenceThrottle(1), restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = 500 * time.Millisecond }))
+	s := restest.Start(t, withReferenceThrottle(1), restest.WithEngine(func(c *resproto.Config) { c.RequestTimeout = time.Second }))
 	c := evConnect(s)
 	creq := trSubscribeCollection(t, s, c, "test.collection", trRefs("", 4))
 	order := trServe(t, s, 1, 4, func(r *restest.Request) {

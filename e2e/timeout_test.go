@@ -73,23 +73,29 @@ func rqStartKind(t *testing.T, s *restest.Session, c *restest.Client, k rqReques
 // TestTimeout_Request covers a service that never replies: the client gets
 // system.timeout once the request timeout has passed, not before.
 func TestTimeout_Request(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	// 1 s: the requests answered before and beside the one that times out
+	// must never time out themselves.
+	const timeout = time.Second
 	for _, k := range rqKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			s := restest.Start(t, rqWithTimeout(timeout))
 			c := rqConnect(s)
-			creq, _ := rqStartKind(t, s, c, k)
+			// The clock starts before the request is sent, so that however
+			// late it reaches the service, the gateway's timer started
+			// after it: at least timeout elapses.
 			start := time.Now()
+			creq, _ := rqStartKind(t, s, c, k)
 			creq.GetResponse().AssertErrorEqual(resproto.ErrTimeout)
-			rqAssertElapsed(t, "timeout", time.Since(start), timeout-50*time.Millisecond, timeout+time.Second)
+			rqAssertElapsed(t, "timeout", time.Since(start), timeout-10*time.Millisecond, timeout+time.Second)
 		})
 	}
 }
 
 // TestTimeout_LateReplyIgnored covers a reply after the timeout: dropped.
 func TestTimeout_LateReplyIgnored(t *testing.T) {
-	s := restest.Start(t, rqWithTimeout(100*time.Millisecond))
+	// 1 s: the second request, answered, must never time out.
+	s := restest.Start(t, rqWithTimeout(time.Second))
 	c := rqConnect(s)
 	creq := c.Request("auth.test.model.method", nil)
 	req := s.GetRequest()
@@ -106,7 +112,9 @@ func TestTimeout_LateReplyIgnored(t *testing.T) {
 // before the real reply: the request stays open past the original timeout
 // and the real reply reaches the client.
 func TestTimeout_PreResponseExtends(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	// 1 s: the access request some kinds answer first, and the
+	// pre-response, must beat it however loaded the machine.
+	const timeout = time.Second
 	for _, k := range rqKinds {
 		if k.result == nil {
 			continue
@@ -116,7 +124,7 @@ func TestTimeout_PreResponseExtends(t *testing.T) {
 			s := restest.Start(t, rqWithTimeout(timeout))
 			c := rqConnect(s)
 			creq, req := rqStartKind(t, s, c, k)
-			req.Respond(`timeout:"2000"`)
+			req.Respond(`timeout:"5000"`)
 			time.Sleep(timeout + 100*time.Millisecond)
 			c.AssertNoMsg()
 			rqAnswer(req)
@@ -140,14 +148,16 @@ func TestTimeout_PreResponse(t *testing.T) {
 		// for pre-responses that must leave the deadline as it was.
 		fromRequest bool
 	}{
-		{"expires at the new deadline", 200 * time.Millisecond, []string{`timeout:"600"`}, 0, false, 550 * time.Millisecond, 2 * time.Second, false},
-		{"shortens the deadline", 5 * time.Second, []string{`timeout:"100"`}, 0, false, 50 * time.Millisecond, 1500 * time.Millisecond, false},
-		{"repeated extensions", 200 * time.Millisecond, []string{`timeout:"500"`, `timeout:"500"`, `timeout:"500"`}, 150 * time.Millisecond, true, 0, 0, false},
-		{"repeated, expires after the last", 200 * time.Millisecond, []string{`timeout:"500"`, `timeout:"500"`, `timeout:"400"`}, 150 * time.Millisecond, false, 350 * time.Millisecond, 1500 * time.Millisecond, false},
-		{"other keys with timeout", 200 * time.Millisecond, []string{`foo:"bar" timeout:"600" baz:"1"`}, 0, false, 550 * time.Millisecond, 2 * time.Second, false},
-		{"other keys only", 300 * time.Millisecond, []string{`foo:"bar"`}, 0, true, 0, 0, false},
-		{"timeout not a number", 300 * time.Millisecond, []string{`timeout:"abc"`}, 0, false, 250 * time.Millisecond, 1500 * time.Millisecond, true},
-		{"uppercase tag", 300 * time.Millisecond, []string{`Timeout:"2000"`}, 0, true, 0, 0, false},
+		// Configured timeouts of 1 s: the pre-responses must reach the
+		// gateway before them however loaded the machine.
+		{"expires at the new deadline", time.Second, []string{`timeout:"2500"`}, 0, false, 2490 * time.Millisecond, 4500 * time.Millisecond, false},
+		{"shortens the deadline", 5 * time.Second, []string{`timeout:"100"`}, 0, false, 90 * time.Millisecond, 1500 * time.Millisecond, false},
+		{"repeated extensions", time.Second, []string{`timeout:"2000"`, `timeout:"2000"`, `timeout:"2000"`}, 150 * time.Millisecond, true, 0, 0, false},
+		{"repeated, expires after the last", time.Second, []string{`timeout:"2000"`, `timeout:"2000"`, `timeout:"1500"`}, 150 * time.Millisecond, false, 1490 * time.Millisecond, 3500 * time.Millisecond, false},
+		{"other keys with timeout", time.Second, []string{`foo:"bar" timeout:"2500" baz:"1"`}, 0, false, 2490 * time.Millisecond, 4500 * time.Millisecond, false},
+		{"other keys only", time.Second, []string{`foo:"bar"`}, 0, true, 0, 0, false},
+		{"timeout not a number", time.Second, []string{`timeout:"abc"`}, 0, false, 990 * time.Millisecond, 2500 * time.Millisecond, true},
+		{"uppercase tag", time.Second, []string{`Timeout:"4000"`}, 0, true, 0, 0, false},
 	}
 	for _, l := range tbl {
 		t.Run(l.name, func(t *testing.T) {
@@ -162,8 +172,9 @@ func TestTimeout_PreResponse(t *testing.T) {
 				if i > 0 {
 					time.Sleep(l.gap)
 				}
-				req.Respond(p)
+				// Before sending: the gateway's new deadline starts later.
 				last = time.Now()
+				req.Respond(p)
 			}
 			if l.reply {
 				req.RespondSuccess(rqFooBar)

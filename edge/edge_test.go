@@ -438,7 +438,12 @@ func TestShutdown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
+			reached := make(chan struct{}, 1)
 			if _, err := e.svc.Subscribe("get.slow.>", func(m *nats.Msg) {
+				select {
+				case reached <- struct{}{}:
+				default:
+				}
 				time.Sleep(tt.delay)
 				m.Respond([]byte(`{"result":{"model":{"slow":true}}}`))
 			}); err != nil {
@@ -472,7 +477,11 @@ func TestShutdown(t *testing.T) {
 				resp.Body.Close()
 				res <- result{status: resp.StatusCode, body: string(b)}
 			}()
-			time.Sleep(100 * time.Millisecond) // the request reaches the service
+			select { // the request reaches the service
+			case <-reached:
+			case <-time.After(timeout):
+				t.Fatal("the HTTP request never reached the service")
+			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), tt.drain)
 			defer cancel()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -208,8 +207,23 @@ func TestMetricsResgateNames(t *testing.T) {
 // TestReadyz: /readyz is 503 while NATS is away and 200 once a NATS server
 // is back on the same port; it is 503 while listeners drain on Shutdown.
 func TestReadyz(t *testing.T) {
-	ns := restest.RunNATS(t)
-	natsPort := ns.Addr().(*net.TCPAddr).Port
+	// The port is one the kernel never hands out on its own: while the
+	// server is away, no outgoing connection can take it.
+	natsPort := restest.FreePort(t)
+	runNATS := func() *natsserver.Server {
+		t.Helper()
+		ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsPort, NoLog: true, NoSigs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ns.Start()
+		t.Cleanup(ns.Shutdown)
+		if !ns.ReadyForConnections(timeout) {
+			t.Fatal("NATS server not ready")
+		}
+		return ns
+	}
+	ns := runNATS()
 	cfg := schema.Default()
 	cfg.NATS.URLs = []string{ns.ClientURL()}
 	a, ml := listenerAt("a", localAddr(t)), metricsListener(t)
@@ -248,15 +262,7 @@ func TestReadyz(t *testing.T) {
 	}
 
 	// A NATS server back on the same port.
-	ns2, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsPort, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns2.Start()
-	t.Cleanup(ns2.Shutdown)
-	if !ns2.ReadyForConnections(timeout) {
-		t.Fatal("NATS server not ready")
-	}
+	ns2 := runNATS()
 	wantReady(200)
 	natsState(1, 1)
 
@@ -268,20 +274,24 @@ func TestReadyz(t *testing.T) {
 	}
 	defer svc.Close()
 	svc.Subscribe("access.slow.>", func(m *nats.Msg) { m.Respond([]byte(`{"result":{"get":true}}`)) })
+	reached := make(chan struct{}, 1)
 	svc.Subscribe("get.slow.>", func(m *nats.Msg) {
+		reached <- struct{}{}
 		time.Sleep(time.Second)
 		m.Respond([]byte(`{"result":{"model":{"slow":true}}}`))
 	})
 	svc.Flush()
 	done := make(chan int, 1)
 	go func() { done <- get(t, a.Address, "/api/slow/model") }()
-	time.Sleep(200 * time.Millisecond) // the request reaches the service
+	select { // the request reaches the service
+	case <-reached:
+	case <-time.After(timeout):
+		t.Fatal("the HTTP request never reached the service")
+	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
-	if got := readyz(t, ml.Address); got != 503 {
-		t.Errorf("/readyz while draining: %d, want 503", got)
-	}
+	// While the slow request drains (a second), /readyz turns 503.
+	wantReady(503)
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,9 @@ func TestReloadRefused(t *testing.T) {
 func TestStop(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	reached := make(chan struct{}, 1)
 	if _, err := e.svc.Subscribe("get.slow.>", func(m *nats.Msg) {
+		reached <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
 		m.Respond([]byte(`{"result":{"model":{"slow":true}}}`))
 	}); err != nil {
@@ -154,7 +156,11 @@ func TestStop(t *testing.T) {
 		resp.Body.Close()
 		res <- result{status: resp.StatusCode, body: string(b)}
 	}()
-	time.Sleep(100 * time.Millisecond)
+	select { // the request is in flight
+	case <-reached:
+	case <-time.After(restest.Timeout):
+		t.Fatal("the HTTP request never reached the service")
+	}
 	p.signal(syscall.SIGTERM)
 	c.WantClosed()
 	if r := <-res; r.err != nil || r.status != 200 || r.body != `{"slow":true}` {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ type Session struct {
 	reqs    chan *Request
 	svcSub  *nats.Subscription
 	clients []*Client
+	obs     *sessionObserver
 }
 
 // Option changes the configuration of a Session before it starts.
@@ -120,6 +122,11 @@ func Start(t testing.TB, opts ...Option) *Session {
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(s.Logs, logSink()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.Engine.Logger = log
 	cfg.HTTP.Logger = log
+	s.obs = &sessionObserver{Observer: cfg.Engine.Observer}
+	if s.obs.Observer == nil {
+		s.obs.Observer = noObserver{}
+	}
+	cfg.Engine.Observer = s.obs
 
 	var err error
 	if s.SvcNC, err = nats.Connect(s.NATS.ClientURL()); err != nil {
@@ -235,15 +242,52 @@ func (s *Session) Event(rid, event string, payload any) {
 // ConnEvent publishes conn.<cid>.<event> with payload.
 //
 // A connection event and a client's next request travel different roads
-// (NATS and the WebSocket), so nothing orders them; ConnEvent waits until
-// the gateway's NATS connection has the event and gives its dispatcher a
-// moment, so that a request sent afterwards sees its effect.
+// (NATS and the WebSocket), so nothing orders them; ConnEvent returns once
+// the engine has queued the event on the connection, so that a request
+// sent afterwards sees its effect. It publishes a second connection event,
+// for a connection that does not exist, behind the first: the engine's
+// dispatcher takes NATS messages one at a time, in order, so once it has
+// taken that one it is done with the first.
 func (s *Session) ConnEvent(cid, event string, payload any) {
 	s.t.Helper()
+	taken := s.obs.connEvents.Load()
 	s.Publish("conn."+cid+"."+event, payload)
-	s.NC.Flush()
-	time.Sleep(10 * time.Millisecond)
+	s.Publish("conn.restest-sync.sync", nil)
+	deadline := time.Now().Add(Timeout)
+	for s.obs.connEvents.Load() < taken+2 {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the engine did not take connection event %s of %s within %v", event, cid, Timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
+
+// sessionObserver counts the connection events the engine's dispatcher
+// has taken, for ConnEvent, and passes every call on to the Observer the
+// test configured, if any.
+type sessionObserver struct {
+	resproto.Observer
+	connEvents atomic.Int64
+}
+
+// NATSEvent implements resproto.Observer. The engine calls it as its
+// dispatcher takes the event, before handling it.
+func (o *sessionObserver) NATSEvent(kind string) {
+	if kind == "conn" {
+		o.connEvents.Add(1)
+	}
+	o.Observer.NATSEvent(kind)
+}
+
+// noObserver is the Observer of a session whose test configured none.
+type noObserver struct{}
+
+func (noObserver) ClientRequest(string)                     {}
+func (noObserver) ClientError(string)                       {}
+func (noObserver) NATSRequest(string, time.Duration, error) {}
+func (noObserver) NATSEvent(string)                         {}
+func (noObserver) CacheResources(int)                       {}
+func (noObserver) CacheSubscriptions(int)                   {}
 
 // SystemEvent publishes system.<event> with payload.
 func (s *Session) SystemEvent(event string, payload any) {
