@@ -48,9 +48,16 @@ type outageSvc struct {
 
 func newOutageSvc(t *testing.T, urls ...string) *outageSvc {
 	t.Helper()
+	return newOutageSvcModel(t, map[string]any{"a": 1.0, "b": "x", "c": true}, urls...)
+}
+
+// newOutageSvcModel is newOutageSvc serving model as test.model from its
+// first request on.
+func newOutageSvcModel(t *testing.T, model map[string]any, urls ...string) *outageSvc {
+	t.Helper()
 	s := &outageSvc{
 		t:      t,
-		model:  map[string]any{"a": 1.0, "b": "x", "c": true},
+		model:  model,
 		coll:   []any{"one", "two", "three"},
 		denied: map[string]bool{},
 		gets:   map[string]int{},
@@ -714,8 +721,9 @@ func TestOutageResyncServiceLate(t *testing.T) {
 	ns.Start()
 	gw.waitOutages(1, 1)
 	time.Sleep(300 * time.Millisecond) // a few resync attempts get no responders
-	svc2 := newOutageSvc(t, ns.URL())
-	svc2.set(map[string]any{"a": 2.0}, nil)
+	// The new model is in place before the service subscribes: a resync
+	// attempt may reach it at once.
+	svc2 := newOutageSvcModel(t, map[string]any{"a": 2.0}, ns.URL())
 
 	ev := c.nextEvent(outageWait)
 	if ev == nil || ev["event"] != "test.model.change" {

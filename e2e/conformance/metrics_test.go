@@ -31,7 +31,14 @@ func TestMetricsMatchResgate(t *testing.T) {
 		gw := startGateway(t, g.name, g.bin, ns.ClientURL(), "--metricsport", strconv.Itoa(mport))
 		maddr := "127.0.0.1:" + strconv.Itoa(mport)
 		metricsTraffic(t, gw.addr)
-		scrapes[g.name] = scrapeOpenMetrics(t, maddr)
+		// The leaving client's close may take a moment longer to count
+		// on a loaded machine: wait for it, up to 5 s.
+		sc := scrapeOpenMetrics(t, maddr)
+		for deadline := time.Now().Add(5 * time.Second); sc["resgate_ws_current_connections"].value != 1 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			sc = scrapeOpenMetrics(t, maddr)
+		}
+		scrapes[g.name] = sc
 	}
 	want, got := scrapes["resgate"], scrapes["resedge"]
 	if len(want) < 10 {

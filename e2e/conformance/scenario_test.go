@@ -185,7 +185,11 @@ func run(t *testing.T, sc scenario, natsURL, addr string) []string {
 		w.mu.Lock()
 		w.touch()
 		w.mu.Unlock()
-		w.quiet()
+		if st.close || (st.http == nil && requestID(st.send) == "") {
+			w.quiet(quietWindowNoWait)
+		} else {
+			w.quiet(quietWindow)
+		}
 		w.mu.Lock()
 		// The temporary connections of HTTP requests stay {cid:newN}.
 		for _, cid := range w.unbound {
@@ -216,10 +220,15 @@ func contains(list []string, s string) bool {
 
 // quietWindow is how long nothing must happen for a step to be over. It is
 // generous because CI runs this next to the rest of the suite on 2 cores.
-const quietWindow = 150 * time.Millisecond
+// A step that waits for nothing — a publish, a close — has a longer one:
+// what it causes comes later than a reply, which a request step waits for.
+const (
+	quietWindow       = 150 * time.Millisecond
+	quietWindowNoWait = 400 * time.Millisecond
+)
 
-// quiet waits until nothing happened for a while.
-func (w *world) quiet() {
+// quiet waits until nothing happened for window.
+func (w *world) quiet(window time.Duration) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -228,7 +237,7 @@ func (w *world) quiet() {
 		pending := w.httpPending
 		awaiting := w.awaiting != nil
 		w.mu.Unlock()
-		if idle > quietWindow && pending == 0 && !awaiting {
+		if idle > window && pending == 0 && !awaiting {
 			return
 		}
 	}
