@@ -318,6 +318,10 @@ func TestHeaderAuth_FailuresLogged(t *testing.T) {
 		reqs.BySubject(t, "access.test.model").RespondSuccess(rqRaw(`{"get":true}`))
 		reqs.BySubject(t, "get.test.model").RespondModel(rqRaw(rqModel))
 		hreq.GetResponse().AssertResponse(http.StatusOK, rqRaw(rqModel))
+		// The request's connection may be disposed of, and the model
+		// released from the cache, a moment after the response: wait, so
+		// that the next request gets it from the service again.
+		s.WaitEventSubscription("test.model", false)
 	}
 	unanswered := func(*restest.Request) {}
 	get(unanswered)
