@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/resedge/resedge/internal/restest"
 	"github.com/resedge/resedge/schema"
@@ -210,20 +209,7 @@ func TestReadyz(t *testing.T) {
 	// The port is one the kernel never hands out on its own: while the
 	// server is away, no outgoing connection can take it.
 	natsPort := restest.FreePort(t)
-	runNATS := func() *natsserver.Server {
-		t.Helper()
-		ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsPort, NoLog: true, NoSigs: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ns.Start()
-		t.Cleanup(ns.Shutdown)
-		if !ns.ReadyForConnections(timeout) {
-			t.Fatal("NATS server not ready")
-		}
-		return ns
-	}
-	ns := runNATS()
+	ns := restest.RunNATSAt(t, natsPort)
 	cfg := schema.Default()
 	cfg.NATS.URLs = []string{ns.ClientURL()}
 	a, ml := listenerAt("a", localAddr(t)), metricsListener(t)
@@ -262,7 +248,7 @@ func TestReadyz(t *testing.T) {
 	}
 
 	// A NATS server back on the same port.
-	ns2 := runNATS()
+	ns2 := restest.RunNATSAt(t, natsPort)
 	wantReady(200)
 	natsState(1, 1)
 

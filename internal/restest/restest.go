@@ -86,7 +86,15 @@ func WithoutService() Option { return func(c *Config) { c.NoService = true } }
 // RunNATS starts an embedded NATS server on a random loopback port.
 func RunNATS(t testing.TB) *natsserver.Server {
 	t.Helper()
-	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPayload: 8 << 20}
+	return RunNATSAt(t, -1)
+}
+
+// RunNATSAt starts an embedded NATS server on a loopback port: port, or a
+// random one if port is -1. A test that restarts a server on the same port
+// takes it from FreePort, so that nothing else can take it in between.
+func RunNATSAt(t testing.TB, port int) *natsserver.Server {
+	t.Helper()
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20}
 	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
