@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -162,6 +163,10 @@ type HTTP struct {
 	refusedLog ratelog.Every
 	// delivered counts messages written to WebSocket clients (metrics).
 	delivered func(n int)
+	// lines are the event lines of the listener's WebSocket connections
+	// (eventline.go), assigned in turn.
+	lines    []eventLine
+	nextLine atomic.Uint32
 
 	patterns []resproto.Pattern
 
@@ -290,6 +295,7 @@ func NewHTTP(e *resproto.Engine, cfg HTTPConfig) (*HTTP, error) {
 		delivered:    cfg.Metrics.DeliveredCounter(cfg.Name),
 		enc:          enc,
 		allowMethods: allowMethods,
+		lines:        eventLines(),
 	}
 	h.watch.cutLog.Interval = limitLogEvery
 	h.upgrader = websocket.Upgrader{

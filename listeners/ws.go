@@ -32,6 +32,9 @@ type wsConn struct {
 	// the write lock (wsframe.go): the write loop writes frames to it
 	// directly. Nil when gorilla writes the messages.
 	nc *wsNetConn
+	// line is the event line this connection's events wait in, for a
+	// connection whose frames are written to nc; nil otherwise.
+	line *eventLine
 
 	mu      sync.Mutex
 	queue   []*resproto.Message
@@ -110,6 +113,9 @@ func (h *HTTP) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws, err := h.upgrader.Upgrade(uw, r, respHeader)
 	if hw != nil && err == nil {
 		c.nc = hw.nc
+		if c.nc.fd >= 0 {
+			c.line = &h.lines[h.nextLine.Add(1)%uint32(len(h.lines))]
+		}
 	}
 	if err != nil {
 		conn.Dispose()
@@ -338,10 +344,26 @@ func (c *wsConn) Flush() {
 	if start {
 		c.writing = true
 	}
+	// Events alone wait in the listener's event line (eventline.go), where
+	// they are written with those that arrive meanwhile.
+	line := start && c.line != nil && onlyEvents(c.queue)
 	c.mu.Unlock()
-	if start && (c.nc == nil || !c.writeNow()) {
+	switch {
+	case line:
+		c.line.push(c)
+	case start && (c.nc == nil || !c.writeNow()):
 		go c.writeLoop()
 	}
+}
+
+// onlyEvents reports whether q holds no reply to a request.
+func onlyEvents(q []*resproto.Message) bool {
+	for _, m := range q {
+		if !m.Event() {
+			return false
+		}
+	}
+	return true
 }
 
 // writeNow writes the queue with one non-blocking system call, with

@@ -13,12 +13,23 @@ type Message struct {
 	// Data is the JSON text of the message. It must not be modified.
 	Data []byte
 
+	// event is set on events, clear on replies to requests.
+	event bool
+
 	once     sync.Once
 	prepared any
 }
 
-// NewMessage wraps data as a Message.
+// NewMessage wraps data, a reply to a request, as a Message.
 func NewMessage(data []byte) *Message { return &Message{Data: data} }
+
+// NewEventMessage wraps data, an event, as a Message.
+func NewEventMessage(data []byte) *Message { return &Message{Data: data, event: true} }
+
+// Event reports whether m is an event rather than a reply to a client's
+// request. A transport may let events wait a little to write them together
+// with the ones that follow; a reply has a client waiting for it.
+func (m *Message) Event() bool { return m.event }
 
 // Prepared returns build(m.Data), calling build only the first time, so a
 // transport can frame a shared message once for all its connections (for
@@ -96,7 +107,7 @@ func eventMessage(rid, name string, data any) *Message {
 	b = appendJSONString(b, rid+"."+name)
 	b = append(b, `,"data":`...)
 	b = append(b, d...)
-	return &Message{Data: append(b, '}')}
+	return &Message{Data: append(b, '}'), event: true}
 }
 
 type changeEventData struct {
