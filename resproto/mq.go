@@ -1,6 +1,7 @@
 package resproto
 
 import (
+	"container/heap"
 	"errors"
 	"log/slog"
 	"reflect"
@@ -27,23 +28,59 @@ const pubOverhead = 16
 // (system.timeout, system.notFound for no responders).
 type replyFunc func(data []byte, err error)
 
+// pendingRequest is a request waiting for its reply.
 type pendingRequest struct {
-	subject string
-	cb      replyFunc
-	timer   *time.Timer
+	subject  string
+	cb       replyFunc
+	sent     int64 // mq.now() when it was sent
+	deadline int64 // mq.now() from which it has timed out
 }
+
+// expiry is a request's deadline in one of mq's timeout queues.
+type expiry struct {
+	id uint64
+	at int64 // mq.now()
+}
+
+// expiryHeap is a min-heap of deadlines (container/heap).
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// timeoutSlack is how late a request may time out so that one timer run
+// ends every request whose deadline falls within it: under load the timer
+// then runs at most every timeoutSlack, not once per request.
+const timeoutSlack = 5 * time.Millisecond
 
 // mq is the engine's NATS client. All inbound messages, replies and events
 // alike, pass through one channel and one dispatcher goroutine, so that the
 // order NATS delivers them in (for instance a token event published before
 // an auth reply) is the order the engine sees them in. Requests share one
 // wildcard reply subscription instead of one inbox subscription each.
+//
+// Request timeouts cost no timer each. Every request has the same timeout,
+// so the order requests are sent in is the order of their deadlines: each
+// gets an entry at the end of the expiries queue, and one timer runs for
+// the queue's head. A reply leaves its entry in place, to be skipped when
+// reached (entries are small and hold no pointer, and the queue is
+// compacted when mostly such). A pre-response's deadline, which may come
+// before or after the first, goes to a heap, later.
 type mq struct {
 	nc      *nats.Conn
 	log     *slog.Logger
 	trace   bool
 	timeout time.Duration
 	obs     Observer // nil: none
+	epoch   time.Time
 
 	ch       chan *nats.Msg
 	inbox    string // "_INBOX.<nuid>." prefix of every reply subject
@@ -51,7 +88,12 @@ type mq struct {
 
 	mu       sync.Mutex
 	nextID   uint64
-	pending  map[string]*pendingRequest
+	pending  map[uint64]*pendingRequest
+	expiries []expiry // from expHead, in the order sent
+	expHead  int
+	later    expiryHeap
+	timer    *time.Timer // runs sweep
+	timerAt  int64       // when timer fires; 0 if stopped
 	handlers map[*nats.Subscription]func(subject string, data []byte)
 	closed   bool
 	offline  bool // NATS connection lost: requests fail at once
@@ -66,13 +108,16 @@ func newMQ(nc *nats.Conn, cfg Config) (*mq, error) {
 		trace:    cfg.Trace,
 		timeout:  cfg.RequestTimeout,
 		obs:      cfg.Observer,
+		epoch:    time.Now(),
 		ch:       make(chan *nats.Msg, cfg.BufferSize),
 		inbox:    "_INBOX." + nuid.Next() + ".",
-		pending:  make(map[string]*pendingRequest),
+		pending:  make(map[uint64]*pendingRequest),
 		handlers: make(map[*nats.Subscription]func(string, []byte)),
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	m.timer = time.AfterFunc(time.Hour, m.sweep)
+	m.timer.Stop()
 	sub, err := nc.ChanSubscribe(m.inbox+"*", m.ch)
 	if err != nil {
 		return nil, err
@@ -81,6 +126,9 @@ func newMQ(nc *nats.Conn, cfg Config) (*mq, error) {
 	go m.dispatch()
 	return m, nil
 }
+
+// now is the time on the monotonic clock, in nanoseconds from m.epoch.
+func (m *mq) now() int64 { return int64(time.Since(m.epoch)) }
 
 // subscribe routes messages on subject to h, called on the dispatcher
 // goroutine: h must not block.
@@ -118,42 +166,37 @@ func (m *mq) unsubscribe(sub *nats.Subscription) {
 
 // request publishes data to subject and calls cb exactly once with the
 // reply or an error. cb never runs on the caller's goroutine (it runs on the
-// dispatcher, a timer or a goroutine of its own) and must not block.
+// dispatcher, the timeout timer or a goroutine of its own) and must not
+// block.
 func (m *mq) request(subject string, data []byte, cb replyFunc) {
-	if m.obs != nil {
-		start, inner := time.Now(), cb
-		kind, _, _ := strings.Cut(subject, ".")
-		cb = func(data []byte, err error) {
-			m.obs.NATSRequest(kind, time.Since(start), err)
-			inner(data, err)
-		}
-	}
 	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		go cb(nil, ErrServiceUnavailable)
-		return
-	}
-	if m.offline {
-		m.mu.Unlock()
-		go cb(nil, ErrNATSUnavailable)
-		return
+	now := m.now()
+	pr := &pendingRequest{subject: subject, cb: cb, sent: now, deadline: now + int64(m.timeout)}
+	var fail error
+	switch {
+	case m.closed:
+		fail = ErrServiceUnavailable
+	case m.offline:
+		fail = ErrNATSUnavailable
 	}
 	m.nextID++
-	id := strconv.FormatUint(m.nextID, 36)
-	reply := m.inbox + id
-	if len(subject)+len(reply)+pubOverhead > maxControlLine {
+	id := m.nextID
+	var buf [80]byte
+	reply := string(strconv.AppendUint(append(buf[:0], m.inbox...), id, 36))
+	if fail == nil && len(subject)+len(reply)+pubOverhead > maxControlLine {
+		fail = ErrSubjectTooLong
+	}
+	if fail != nil {
 		m.mu.Unlock()
-		go cb(nil, ErrSubjectTooLong)
+		go m.finish(pr, nil, fail)
 		return
 	}
-	pr := &pendingRequest{subject: subject, cb: cb}
 	m.pending[id] = pr
-	pr.timer = time.AfterFunc(m.timeout, func() { m.expire(id) })
+	m.addExpiry(expiry{id: id, at: pr.deadline})
 	m.mu.Unlock()
 
 	if m.trace {
-		m.log.Debug("<== ("+id+") "+subject+": "+redactTrace(data, strings.HasPrefix(subject, "auth.")), "subject", subject)
+		m.log.Debug("<== ("+traceID(id)+") "+subject+": "+redactTrace(data, strings.HasPrefix(subject, "auth.")), "subject", subject)
 	}
 	if err := m.nc.PublishRequest(subject, reply, data); err != nil {
 		m.mu.Lock()
@@ -161,31 +204,105 @@ func (m *mq) request(subject string, data []byte, cb replyFunc) {
 		delete(m.pending, id)
 		m.mu.Unlock()
 		if ok {
-			pr.timer.Stop()
 			// Asynchronously, as every other outcome: the caller may hold a
 			// queue lock that cb needs.
 			if errors.Is(err, nats.ErrReconnectBufExceeded) {
 				// Disconnected, and the engine not told yet (outage.go).
 				m.log.Debug("publish failed: NATS connection lost", "subject", subject)
-				go cb(nil, ErrNATSUnavailable)
+				go m.finish(pr, nil, ErrNATSUnavailable)
 				return
 			}
 			m.log.Error("publish failed", "subject", subject, "error", err)
-			go cb(nil, ErrServiceUnavailable)
+			go m.finish(pr, nil, ErrServiceUnavailable)
 		}
 	}
 }
 
-func (m *mq) expire(id string) {
-	m.mu.Lock()
-	pr, ok := m.pending[id]
-	delete(m.pending, id)
-	m.mu.Unlock()
-	if ok {
-		if m.trace {
-			m.log.Debug("x=> (" + id + ") Request timeout")
+// traceID is a request's ID as in its reply subject and trace lines.
+func traceID(id uint64) string { return strconv.FormatUint(id, 36) }
+
+// finish ends a request that has left m.pending.
+func (m *mq) finish(pr *pendingRequest, data []byte, err error) {
+	if m.obs != nil {
+		kind, _, _ := strings.Cut(pr.subject, ".")
+		m.obs.NATSRequest(kind, time.Duration(m.now()-pr.sent), err)
+	}
+	pr.cb(data, err)
+}
+
+// addExpiry queues a request's first deadline, with m.mu held.
+func (m *mq) addExpiry(e expiry) {
+	if n := len(m.expiries) - m.expHead; n >= 4096 && n > 4*len(m.pending) {
+		// Mostly requests answered since: keep those still waiting
+		// for this deadline.
+		kept := m.expiries[:0]
+		for _, x := range m.expiries[m.expHead:] {
+			if pr := m.pending[x.id]; pr != nil && pr.deadline == x.at {
+				kept = append(kept, x)
+			}
 		}
-		pr.cb(nil, ErrTimeout)
+		clear(m.expiries[len(kept):])
+		m.expiries, m.expHead = kept, 0
+	} else if m.expHead >= 1024 && 2*m.expHead >= len(m.expiries) {
+		n := copy(m.expiries, m.expiries[m.expHead:])
+		m.expiries, m.expHead = m.expiries[:n], 0
+	}
+	m.expiries = append(m.expiries, e)
+	m.arm(e.at)
+}
+
+// arm makes the timer fire at at, unless it fires before, with m.mu held.
+func (m *mq) arm(at int64) {
+	if m.timerAt != 0 && m.timerAt <= at {
+		return
+	}
+	m.timerAt = at
+	m.timer.Reset(time.Duration(at - m.now()))
+}
+
+// sweep, run by the timer, ends the requests whose deadline has passed and
+// sets the timer for the next deadline.
+func (m *mq) sweep() {
+	m.mu.Lock()
+	now := m.now()
+	m.timerAt = 0
+	var expired []*pendingRequest
+	var ids []uint64
+	take := func(e expiry) {
+		if pr := m.pending[e.id]; pr != nil && pr.deadline <= now {
+			delete(m.pending, e.id)
+			expired = append(expired, pr)
+			if m.trace {
+				ids = append(ids, e.id)
+			}
+		}
+	}
+	for m.expHead < len(m.expiries) && m.expiries[m.expHead].at <= now {
+		take(m.expiries[m.expHead])
+		m.expHead++
+	}
+	if m.expHead == len(m.expiries) {
+		m.expiries, m.expHead = m.expiries[:0], 0
+	}
+	for len(m.later) > 0 && m.later[0].at <= now {
+		take(heap.Pop(&m.later).(expiry))
+	}
+	next := int64(-1)
+	if m.expHead < len(m.expiries) {
+		next = m.expiries[m.expHead].at
+	}
+	if len(m.later) > 0 && (next < 0 || m.later[0].at < next) {
+		next = m.later[0].at
+	}
+	if next >= 0 && !m.closed {
+		m.arm(max(next, now+int64(timeoutSlack)))
+	}
+	m.mu.Unlock()
+	for i, pr := range expired {
+		if m.trace {
+			m.log.Debug("x=> (" + traceID(ids[i]) + ") Request timeout")
+		}
+		m.finish(pr, nil, ErrTimeout)
 	}
 }
 
@@ -219,7 +336,11 @@ func (m *mq) dispatch() {
 }
 
 func (m *mq) handleReply(msg *nats.Msg) {
-	id := strings.TrimPrefix(msg.Subject, m.inbox)
+	sid := strings.TrimPrefix(msg.Subject, m.inbox)
+	id, err := strconv.ParseUint(sid, 36, 64)
+	if err != nil {
+		return
+	}
 	m.mu.Lock()
 	pr, ok := m.pending[id]
 	if !ok {
@@ -227,34 +348,35 @@ func (m *mq) handleReply(msg *nats.Msg) {
 		return
 	}
 	// A reply starting with a letter is a pre-response: a struct-tag like
-	// timeout:"15000" that extends the request's deadline.
+	// timeout:"15000" that sets the request's deadline anew, from now.
 	if len(msg.Data) > 0 && (msg.Data[0]|32) >= 'a' && (msg.Data[0]|32) <= 'z' {
 		if v, ok := reflect.StructTag(msg.Data).Lookup("timeout"); ok {
-			if ms, err := strconv.Atoi(v); err == nil && pr.timer.Stop() {
-				pr.timer = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() { m.expire(id) })
+			if ms, err := strconv.Atoi(v); err == nil {
+				pr.deadline = m.now() + int64(ms)*int64(time.Millisecond)
+				heap.Push(&m.later, expiry{id: id, at: pr.deadline})
+				m.arm(pr.deadline)
 			}
 		}
 		m.mu.Unlock()
 		if m.trace {
-			m.log.Debug("==> (" + id + ") pre-response: " + string(msg.Data))
+			m.log.Debug("==> (" + sid + ") pre-response: " + string(msg.Data))
 		}
 		return
 	}
 	delete(m.pending, id)
-	pr.timer.Stop()
 	m.mu.Unlock()
 
 	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
 		if m.trace {
-			m.log.Debug("x=> (" + id + ") No responders")
+			m.log.Debug("x=> (" + sid + ") No responders")
 		}
-		pr.cb(nil, errNoResponders)
+		m.finish(pr, nil, errNoResponders)
 		return
 	}
 	if m.trace {
-		m.log.Debug("==> (" + id + "): " + redactTrace(msg.Data, false))
+		m.log.Debug("==> (" + sid + "): " + redactTrace(msg.Data, false))
 	}
-	pr.cb(msg.Data, nil)
+	m.finish(pr, msg.Data, nil)
 }
 
 // close unsubscribes everything and fails pending requests. The NATS
@@ -273,15 +395,17 @@ func (m *mq) close() {
 	}
 	m.handlers = map[*nats.Subscription]func(string, []byte){}
 	pending := m.pending
-	m.pending = map[string]*pendingRequest{}
+	m.pending = map[uint64]*pendingRequest{}
+	m.expiries, m.expHead, m.later = nil, 0, nil
+	m.timer.Stop()
+	m.timerAt = 0
 	m.mu.Unlock()
 
 	for _, s := range subs {
 		s.Unsubscribe()
 	}
 	for _, pr := range pending {
-		pr.timer.Stop()
-		pr.cb(nil, ErrServiceUnavailable)
+		m.finish(pr, nil, ErrServiceUnavailable)
 	}
 	close(m.quit)
 	<-m.done

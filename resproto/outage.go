@@ -267,15 +267,15 @@ func (m *mq) setOffline(off bool) int {
 		return 0
 	}
 	m.offline = off
-	var pending map[string]*pendingRequest
+	var pending map[uint64]*pendingRequest
 	if off && len(m.pending) > 0 {
+		// Their deadlines stay queued, to be skipped when reached.
 		pending = m.pending
-		m.pending = make(map[string]*pendingRequest)
+		m.pending = make(map[uint64]*pendingRequest)
 	}
 	m.mu.Unlock()
 	for _, pr := range pending {
-		pr.timer.Stop()
-		pr.cb(nil, ErrNATSUnavailable)
+		m.finish(pr, nil, ErrNATSUnavailable)
 	}
 	return len(pending)
 }
