@@ -56,10 +56,38 @@ type resourceEvent struct {
 	Changed   map[string]Value
 	OldValues map[string]Value
 
+	// plain is set on an event whose delivery to a subscription only sends
+	// it (plainDelivery), so that it may be delivered on the cache's
+	// goroutine (subscription.event).
+	plain bool
+
 	// msgs caches the encoded client message per client RID, so an event
 	// fanned out to many clients is encoded once for each distinct payload.
 	mu   sync.Mutex
 	msgs map[string]*Message
+}
+
+// plainDelivery reports whether delivering ev to a subscription does no more
+// than send it to the client: no reference to subscribe to or let go of,
+// and no deletion, any of which goes through the cache's queues.
+func (ev *resourceEvent) plainDelivery() bool {
+	switch ev.Event {
+	case "change":
+		for k, v := range ev.Changed {
+			if v.Type == ValueReference {
+				return false
+			}
+			if ov, ok := ev.OldValues[k]; ok && ov.Type == ValueReference {
+				return false
+			}
+		}
+		return true
+	case "add", "remove":
+		return ev.Value.Type != ValueReference
+	case "delete", "reaccess":
+		return false
+	}
+	return true
 }
 
 // message returns the client event message for clientRID with data,
@@ -125,11 +153,15 @@ type eventSub struct {
 	count int
 	evict *time.Timer
 
-	mu      sync.Mutex // guards all below, and every resource of the name
+	mu      sync.Mutex // guards base, queries, links and every resource of the name
 	base    *resource
 	queries map[string]*resource
 	links   map[string]*resource
 
+	// The queue has a lock of its own, so that queuing (the NATS
+	// dispatcher does, for every event) never waits for a queued function
+	// to finish, such as an event's fan-out to thousands of connections.
+	qmu     sync.Mutex // guards all below
 	queue   []func()
 	running bool
 	locked  int      // query requests in flight; queue waits while > 0
@@ -139,11 +171,11 @@ type eventSub struct {
 // enqueue runs f after everything queued before it on this name, with e.mu
 // held.
 func (e *eventSub) enqueue(f func()) {
-	e.mu.Lock()
+	e.qmu.Lock()
 	e.queue = append(e.queue, f)
 	start := !e.running
 	e.running = true
-	e.mu.Unlock()
+	e.qmu.Unlock()
 	if start {
 		go e.run()
 	}
@@ -152,36 +184,47 @@ func (e *eventSub) enqueue(f func()) {
 // enqueueUnlock runs f, the handling of one query reply, even while the
 // queue is locked for query requests, and counts the lock down.
 func (e *eventSub) enqueueUnlock(f func()) {
-	e.mu.Lock()
+	e.qmu.Lock()
 	e.unlocks = append(e.unlocks, f)
 	start := !e.running
 	e.running = true
-	e.mu.Unlock()
+	e.qmu.Unlock()
 	if start {
 		go e.run()
 	}
 }
 
+// lockQueue holds back the queued functions, but for those queued with
+// enqueueUnlock, until as many of those have run.
+func (e *eventSub) lockQueue() {
+	e.qmu.Lock()
+	e.locked++
+	e.qmu.Unlock()
+}
+
 func (e *eventSub) run() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for {
-		if len(e.unlocks) > 0 {
-			f := e.unlocks[0]
+		e.qmu.Lock()
+		var f func()
+		switch {
+		case len(e.unlocks) > 0:
+			f = e.unlocks[0]
 			e.unlocks[0] = nil
 			e.unlocks = e.unlocks[1:]
 			e.locked--
-			f()
-			continue
-		}
-		if e.locked > 0 || len(e.queue) == 0 {
+		case e.locked > 0 || len(e.queue) == 0:
 			e.running = false
+			e.qmu.Unlock()
 			return
+		default:
+			f = e.queue[0]
+			e.queue[0] = nil
+			e.queue = e.queue[1:]
 		}
-		f := e.queue[0]
-		e.queue[0] = nil
-		e.queue = e.queue[1:]
+		e.qmu.Unlock()
+		e.mu.Lock()
 		f()
+		e.mu.Unlock()
 	}
 }
 
@@ -346,6 +389,7 @@ func (r *resource) handleEvent(ev *resourceEvent) {
 		}
 		return
 	}
+	ev.plain = ev.plainDelivery()
 	for s := range r.subs {
 		s.event(ev)
 	}
@@ -862,7 +906,7 @@ func (e *eventSub) handleQueryEvent(data []byte) {
 			continue
 		}
 		r := r
-		e.locked++
+		e.lockQueue()
 		payload, _ := json.Marshal(struct {
 			Query string `json:"query"`
 		}{q})

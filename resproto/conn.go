@@ -110,6 +110,34 @@ func (c *Conn) enqueue(f func()) bool {
 	return true
 }
 
+// runNow runs f as the connection's queue would, but on the caller's
+// goroutine, if the queue is idle; it returns false, running nothing, if the
+// queue has work (f must then be queued behind it) or the connection is
+// being disposed. f must not block, nor wait for anything that waits for the
+// caller. Whatever is queued while f runs is left to a queue goroutine.
+func (c *Conn) runNow(f func()) bool {
+	c.mu.Lock()
+	if c.running || c.disposing {
+		c.mu.Unlock()
+		return false
+	}
+	c.running = true
+	c.mu.Unlock()
+	f()
+	if fl, ok := c.t.(Flusher); ok {
+		fl.Flush()
+	}
+	c.mu.Lock()
+	if len(c.queue) > 0 {
+		c.mu.Unlock()
+		go c.run()
+		return true
+	}
+	c.running = false
+	c.mu.Unlock()
+	return true
+}
+
 func (c *Conn) run() {
 	fl, _ := c.t.(Flusher)
 	c.mu.Lock()
