@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"io"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/resedge/resedge/resproto"
 )
 
@@ -45,16 +43,7 @@ func (lh *lineHarness) conn(t *testing.T) (*wsConn, *bufio.Reader) {
 	t.Helper()
 	server, client := tcpPair(t, nil)
 	hw := &hijackWrap{ResponseWriter: &hijackRecorder{conn: server}}
-	r, _ := http.NewRequest("GET", "http://example.com/", nil)
-	r.Header.Set("Connection", "Upgrade")
-	r.Header.Set("Upgrade", "websocket")
-	r.Header.Set("Sec-WebSocket-Version", "13")
-	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{}}
-	ws, err := up.Upgrade(hw, r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := upgradeOver(t, hw)
 	if hw.nc.fd < 0 {
 		t.Fatal("no descriptor for a TCP connection")
 	}

@@ -66,6 +66,21 @@ func upgradeCapture(t *testing.T, wrap bool) (*websocket.Conn, *captureConn, *ws
 		hw = &hijackWrap{ResponseWriter: w}
 		w = hw
 	}
+	ws := upgradeOver(t, w)
+	if !bytes.HasPrefix(cc.take(), []byte("HTTP/1.1 101 ")) {
+		t.Fatal("no handshake response")
+	}
+	var nc *wsNetConn
+	if hw != nil {
+		nc = hw.nc
+	}
+	return ws, cc, nc
+}
+
+// upgradeOver upgrades a WebSocket request made up for the test through w,
+// with the listeners' upgrader settings.
+func upgradeOver(t *testing.T, w http.ResponseWriter) *websocket.Conn {
+	t.Helper()
 	r, _ := http.NewRequest("GET", "http://example.com/", nil)
 	r.Header.Set("Connection", "Upgrade")
 	r.Header.Set("Upgrade", "websocket")
@@ -76,14 +91,7 @@ func upgradeCapture(t *testing.T, wrap bool) (*websocket.Conn, *captureConn, *ws
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(cc.take(), []byte("HTTP/1.1 101 ")) {
-		t.Fatal("no handshake response")
-	}
-	var nc *wsNetConn
-	if hw != nil {
-		nc = hw.nc
-	}
-	return ws, cc, nc
+	return ws
 }
 
 // TestTextFrameIsGorillas checks that the frames the write loop writes are

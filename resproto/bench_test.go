@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -147,16 +146,8 @@ func (t *benchTransport) Disconnect(string) {}
 // service's connection.
 func startBenchEngine(b *testing.B) (*Engine, *nats.Conn) {
 	b.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		b.Fatal("nats server not ready")
-	}
-	b.Cleanup(ns.Shutdown)
-	svc, err := nats.Connect(ns.ClientURL())
+	url := startTestNATS(b)
+	svc, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,7 +164,7 @@ func startBenchEngine(b *testing.B) (*Engine, *nats.Conn) {
 		}
 	}
 	svc.Flush()
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -425,17 +424,8 @@ func (t *fuzzTransport) waitReplies(n int, d time.Duration) bool {
 // It returns the server's URL.
 func startFuzzNATS(tb testing.TB) string {
 	tb.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatalf("nats server: %v", err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server not ready")
-	}
-	tb.Cleanup(ns.Shutdown)
-
-	svc, err := nats.Connect(ns.ClientURL())
+	url := startTestNATS(tb)
+	svc, err := nats.Connect(url)
 	if err != nil {
 		tb.Fatalf("service connect: %v", err)
 	}
@@ -446,7 +436,7 @@ func startFuzzNATS(tb testing.TB) string {
 		}
 	}
 	svc.Flush()
-	return ns.ClientURL()
+	return url
 }
 
 // startFuzzEngine starts an engine on the NATS server at url. stop closes

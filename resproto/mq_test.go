@@ -13,21 +13,29 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// startTestNATS starts an embedded NATS server on a free loopback port for
+// the test and returns its URL.
+func startTestNATS(tb testing.TB) string {
+	tb.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatalf("nats server: %v", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server not ready")
+	}
+	tb.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
 // startMQ starts an embedded NATS server, a service answering requests on
 // svc.answer with their own data (and leaving svc.silent unanswered), and
 // an mq with the given request timeout.
 func startMQ(t *testing.T, timeout time.Duration) *mq {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	svc, err := nats.Connect(ns.ClientURL())
+	url := startTestNATS(t)
+	svc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +47,7 @@ func startMQ(t *testing.T, timeout time.Duration) *mq {
 		t.Fatal(err)
 	}
 	svc.Flush()
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
