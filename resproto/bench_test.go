@@ -253,3 +253,21 @@ func BenchmarkCall(b *testing.B) {
 		benchRequestReply(b, c, t, i+2, "call."+benchModelResource+".ping")
 	}
 }
+
+// BenchmarkSubscribeUncached subscribes to a resource no one holds and
+// unsubscribes: access and get requests to the service, the resource cached,
+// the reply encoded, then released. It is the subscribe storm's path.
+func BenchmarkSubscribeUncached(b *testing.B) {
+	e, _ := startBenchEngine(b)
+	t := &benchTransport{replies: make(chan struct{}, 1)}
+	c, err := e.NewConn(t, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		rid := "bench.m" + strconv.Itoa(i)
+		benchRequestReply(b, c, t, 2*i+1, "subscribe."+rid)
+		benchRequestReply(b, c, t, 2*i+2, "unsubscribe."+rid)
+	}
+}
