@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,8 +397,18 @@ func TestSocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln.Close() // f holds the socket, as systemd's descriptor would
-	named := os.NewFile(f.Fd(), "public")
-	defer f.Close()
+	// The name systemd gives it, on a descriptor of its own: an os.File
+	// made on f's descriptor number would close that number a second time
+	// when the garbage collector finalizes it, by then perhaps another
+	// test's socket (seen as a WebSocket protocol error, close 1002,
+	// and a nats-server pipe left open, in other tests of this package).
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	named := os.NewFile(uintptr(fd), "public")
+	defer named.Close()
 	url := "ws://" + ln.Addr().String() + "/"
 
 	with := e.config(listenerAt("pub", "systemd:public"), listenerAt("other", "127.0.0.1:0"))
