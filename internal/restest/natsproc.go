@@ -141,6 +141,9 @@ func (p *NATSProcess) Start() {
 	log := &LogBuffer{}
 	cmd := exec.Command(NATSServerBinary(p.t), args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	// Wait returns this long after the server exits even if its output
+	// pipe is still open somewhere, rather than hang the test's cleanup.
+	cmd.WaitDelay = 5 * time.Second
 	setPdeathsig(cmd)
 	if err := cmd.Start(); err != nil {
 		p.t.Fatalf("start nats-server %s: %v", p.Name, err)
