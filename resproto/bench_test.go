@@ -221,16 +221,23 @@ func BenchmarkEventFanout(b *testing.B) {
 	}
 }
 
-// BenchmarkCachedGet answers get requests for a model the connection
-// already subscribes to: decoded, served from the cache (access included),
-// encoded, with no request to a service.
-func BenchmarkCachedGet(b *testing.B) {
+// benchConn starts a bench engine and returns a connection on it, with the
+// transport its replies are counted on.
+func benchConn(b *testing.B) (*Conn, *benchTransport) {
 	e, _ := startBenchEngine(b)
 	t := &benchTransport{replies: make(chan struct{}, 1)}
 	c, err := e.NewConn(t, nil, false)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c, t
+}
+
+// BenchmarkCachedGet answers get requests for a model the connection
+// already subscribes to: decoded, served from the cache (access included),
+// encoded, with no request to a service.
+func BenchmarkCachedGet(b *testing.B) {
+	c, t := benchConn(b)
 	benchRequestReply(b, c, t, 1, "subscribe."+benchModelResource)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -241,12 +248,7 @@ func BenchmarkCachedGet(b *testing.B) {
 // BenchmarkCall makes call requests on a subscribed model: one NATS round
 // trip to the service each, so it includes the embedded NATS server.
 func BenchmarkCall(b *testing.B) {
-	e, _ := startBenchEngine(b)
-	t := &benchTransport{replies: make(chan struct{}, 1)}
-	c, err := e.NewConn(t, nil, false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, t := benchConn(b)
 	benchRequestReply(b, c, t, 1, "subscribe."+benchModelResource)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -258,12 +260,7 @@ func BenchmarkCall(b *testing.B) {
 // unsubscribes: access and get requests to the service, the resource cached,
 // the reply encoded, then released. It is the subscribe storm's path.
 func BenchmarkSubscribeUncached(b *testing.B) {
-	e, _ := startBenchEngine(b)
-	t := &benchTransport{replies: make(chan struct{}, 1)}
-	c, err := e.NewConn(t, nil, false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, t := benchConn(b)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		rid := "bench.m" + strconv.Itoa(i)
