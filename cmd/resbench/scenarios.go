@@ -323,7 +323,7 @@ func (e *env) closedLoop(workers int, op func(w int, k int64) error) (loadResult
 		ok, errs        atomic.Int64
 		seq             atomic.Int64
 		stop, recording atomic.Bool
-		firstErr        atomic.Value
+		firstErr        atomic.Pointer[error] // the first error, whatever its type
 		wg              sync.WaitGroup
 	)
 	samples := make([][]int64, workers)
@@ -340,7 +340,7 @@ func (e *env) closedLoop(workers int, op func(w int, k int64) error) (loadResult
 				err := op(i, k)
 				if err != nil {
 					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, &err)
 					var er *errResponse
 					if errors.As(err, &er) {
 						continue
@@ -376,7 +376,7 @@ func (e *env) closedLoop(workers int, op func(w int, k int64) error) (loadResult
 	}
 	r.errs = errs.Load()
 	if v := firstErr.Load(); v != nil {
-		r.firstErr = v.(error)
+		r.firstErr = *v
 	}
 	if r.ops == 0 && err == nil {
 		err = fmt.Errorf("no operation completed; first error: %v", r.firstErr)
