@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/resedge/resedge/internal/batchconn"
 	"github.com/resedge/resedge/schema"
 	"github.com/resedge/resedge/tlsmgr"
 )
@@ -125,6 +126,12 @@ func connectNATS(n schema.NATS, embeddedPort int, debug bool, log *slog.Logger, 
 		return nil, nil, fmt.Errorf("NATS connection settings: %w", err)
 	}
 	natsOpts = append(natsOpts, secure...)
+	// Coalesce the writes to the server (see batchconn); nats.go runs TLS
+	// over the connection it returns.
+	natsOpts = append(natsOpts, nats.SetCustomDialer(&batchconn.Dialer{
+		Dialer:       net.Dialer{Timeout: nats.DefaultTimeout},
+		WriteTimeout: nats.DefaultFlusherTimeout,
+	}))
 	natsOpts = append(natsOpts, extra...)
 
 	nc, err = nats.Connect(urls, natsOpts...)
