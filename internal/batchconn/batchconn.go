@@ -17,11 +17,13 @@
 // byte for byte the one written to it, in order.
 //
 // What a socket guarantees a writer still holds: the pending bytes are
-// bounded (a Write waits for room, as for a full socket buffer), a write
-// deadline set with SetWriteDeadline or SetDeadline bounds each socket
-// write the same way it bounded the caller's, a failed socket write is
-// reported by the next Write and closes the connection (the reader then
-// sees it fail too), and Close hands what is pending to the socket first.
+// bounded (a Write waits for room, as for a full socket buffer), each
+// socket write is bounded by the Conn's write timeout (a deadline set by
+// the caller would bound a write that now happens later, so write
+// deadlines are not passed on), a failed socket write is reported by the
+// next Write and closes the connection (the reader then sees it fail too),
+// and Close hands what is pending to the socket first, for at most a
+// second.
 package batchconn
 
 import (
