@@ -31,7 +31,6 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -58,8 +57,6 @@ type Conn struct {
 	err     error         // the first socket write error, or net.ErrClosed
 	closing bool          // Close was called
 	timeout time.Duration // bound on each socket write; 0: none
-
-	sockClosed atomic.Bool // the writer closed the socket after a failure
 
 	wake chan struct{} // capacity 1: pending has bytes, or closing
 	done chan struct{} // closed when the writer goroutine has ended
@@ -157,7 +154,6 @@ func (c *Conn) writer() {
 		// The peer has a truncated stream: end the connection, so that
 		// its reader learns of the failure too. (Close, if called, then
 		// has nothing left to close.)
-		c.sockClosed.Store(true)
 		c.Conn.Close()
 	}
 }
@@ -184,7 +180,10 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	c.kick()
 	<-c.done
-	if c.sockClosed.Load() {
+	c.mu.Lock()
+	failed := c.err != net.ErrClosed // the writer closed the socket
+	c.mu.Unlock()
+	if failed {
 		return nil
 	}
 	return c.Conn.Close()
