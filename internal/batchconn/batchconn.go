@@ -21,13 +21,15 @@
 // socket write is bounded by the Conn's write timeout (a deadline set by
 // the caller would bound a write that now happens later, so write
 // deadlines are not passed on), a failed socket write is reported by the
-// next Write and closes the connection (the reader then sees it fail too),
+// next Write, and one that timed out closes the connection (the reader then
+// sees it fail too, as it does by itself after a reset or broken pipe),
 // and Close hands what is pending to the socket first, for at most a
 // second.
 package batchconn
 
 import (
 	"context"
+	"errors"
 	"net"
 	"runtime"
 	"sync"
@@ -144,18 +146,28 @@ func (c *Conn) writer() {
 		}
 	}
 	c.mu.Lock()
-	failed := c.err != nil
-	if !failed {
+	timedOut := isTimeout(c.err)
+	if c.err == nil {
 		c.err = net.ErrClosed
 	}
 	c.room.Broadcast()
 	c.mu.Unlock()
-	if failed {
-		// The peer has a truncated stream: end the connection, so that
-		// its reader learns of the failure too. (Close, if called, then
-		// has nothing left to close.)
+	if timedOut {
+		// The peer stopped reading, and the stream it gets is truncated:
+		// end the connection, so that its reader learns of the failure
+		// too. (Close, if called, then has nothing left to close.) Any
+		// other failure (a reset, a broken pipe) has ended the connection
+		// in the kernel already: the reader still gets what the peer sent
+		// before it, then the error — a TLS alert saying why the server
+		// refused the handshake, say, which closing here would lose.
 		c.Conn.Close()
 	}
+}
+
+// isTimeout reports whether err is a write deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // SetWriteDeadline does nothing: the writes it would bound happen later,
@@ -181,9 +193,9 @@ func (c *Conn) Close() error {
 	c.kick()
 	<-c.done
 	c.mu.Lock()
-	failed := c.err != net.ErrClosed // the writer closed the socket
+	closed := isTimeout(c.err) // the writer closed the socket
 	c.mu.Unlock()
-	if failed {
+	if closed {
 		return nil
 	}
 	return c.Conn.Close()

@@ -130,43 +130,102 @@ func TestBoundedPending(t *testing.T) {
 	c.Close()
 }
 
-// TestWriteError: a failed socket write is returned by the next Write, a
-// Write blocked on the bound is released with it, and the socket is
-// closed so that its reader fails too.
+// TestWriteError: a failed socket write releases a Write waiting for room
+// with the error and fails every later Write. A write that timed out (a
+// peer that stopped reading) closes the socket, so that its reader learns
+// of it; any other failure leaves the socket to its reader, which the
+// kernel fails by itself after what the peer sent before (TestReadAfterReset),
+// until Close.
 func TestWriteError(t *testing.T) {
-	g := newGateConn()
-	g.err = errors.New("broken pipe")
-	c := New(g, 0, 4)
-	writeAll(t, c, "a")
-	g.next(t)
-	writeAll(t, c, "bcde")
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := c.Write([]byte("f"))
-		blocked <- err
-	}()
-	g.gate <- struct{}{}
-	select {
-	case err := <-blocked:
-		if err != g.err {
-			t.Fatalf("blocked Write: %v, want %v", err, g.err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a Write waiting for room was not released by the failure")
+	for _, tc := range []struct {
+		name        string
+		err         error
+		writerClose bool
+	}{
+		{"broken pipe", errors.New("broken pipe"), false},
+		{"timeout", &net.OpError{Op: "write", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGateConn()
+			g.err = tc.err
+			c := New(g, 0, 4)
+			writeAll(t, c, "a")
+			g.next(t)
+			writeAll(t, c, "bcde")
+			blocked := make(chan error, 1)
+			go func() {
+				_, err := c.Write([]byte("f"))
+				blocked <- err
+			}()
+			g.gate <- struct{}{}
+			select {
+			case err := <-blocked:
+				if err != g.err {
+					t.Fatalf("blocked Write: %v, want %v", err, g.err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a Write waiting for room was not released by the failure")
+			}
+			if _, err := c.Write([]byte("g")); err != g.err {
+				t.Fatalf("Write after the failure: %v, want %v", err, g.err)
+			}
+			select {
+			case <-c.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the writer goroutine did not end after a failed write")
+			}
+			select {
+			case <-g.closed:
+				if !tc.writerClose {
+					t.Fatal("socket closed by the writer")
+				}
+			default:
+				if tc.writerClose {
+					t.Fatal("socket not closed after a timed out write")
+				}
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-g.closed:
+			default:
+				t.Fatal("socket not closed by Close")
+			}
+			if _, err := c.Write([]byte("h")); err == nil {
+				t.Fatal("Write after Close succeeded")
+			}
+		})
 	}
-	if _, err := c.Write([]byte("g")); err != g.err {
-		t.Fatalf("Write after the failure: %v, want %v", err, g.err)
-	}
-	select {
-	case <-g.closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("socket not closed after a failed write")
-	}
-	if err := c.Close(); err != nil {
+}
+
+// TestReadAfterReset: when the peer sends something and resets the
+// connection, a Write fails, and a Read still returns what the peer sent
+// before its error — as a TLS client reads the alert a server sends before
+// closing on a certificate it refuses.
+func TestReadAfterReset(t *testing.T) {
+	c, peer := tcpPair(t, 0)
+	if _, err := peer.Write([]byte("bye")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write([]byte("h")); err == nil {
-		t.Fatal("Write after Close succeeded")
+	peer.(*net.TCPConn).SetLinger(0) // close with a reset
+	peer.Close()
+	var err error
+	for i := 0; i < 500 && err == nil; i++ {
+		_, err = c.Write([]byte("x"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err == nil {
+		t.Fatal("Writes to a reset connection kept succeeding")
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 10)
+	n, err := c.Read(b)
+	if string(b[:n]) != "bye" {
+		t.Fatalf("Read after the failed write: %q, %v; want what the peer sent", b[:n], err)
+	}
+	if _, err = c.Read(b); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("second Read: %v, want the reset", err)
 	}
 }
 
@@ -296,6 +355,12 @@ func TestStalledPeer(t *testing.T) {
 	}
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Write to a stalled peer: %v after %v, want a deadline error", err, time.Since(start))
+	}
+	// The socket is closed, so that a reader waiting on it learns of the
+	// failure rather than waiting for a peer that will not answer.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Read after the timed out write: %v, want the socket closed", err)
 	}
 
 	// With no write timeout, Close must still return. Write until the
