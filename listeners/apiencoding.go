@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,7 +73,7 @@ func (e jsonEncoder) encodePOST(result json.RawMessage) []byte {
 func (e jsonEncoder) encodeError(err *resproto.Error) []byte { return encodeJSONError(err) }
 
 func (e jsonEncoder) encodeGET(r resproto.Resource) []byte {
-	w := resourceWriter{jsonEncoder: e}
+	w := resourceWriter{jsonEncoder: e, b: make([]byte, 0, 512)}
 	w.resource(r, false)
 	return w.b
 }
@@ -83,6 +84,8 @@ type resourceWriter struct {
 	b []byte
 	// path holds the RIDs of the resources being written, outermost first.
 	path []string
+	// keyBuf is a model's key slice kept for the next model.
+	keyBuf []string
 }
 
 func (w *resourceWriter) onPath(rid string) bool {
@@ -141,11 +144,11 @@ func (w *resourceWriter) resource(r resproto.Resource, ref bool) {
 			w.b = append(w.b, `,"model":`...)
 		}
 		vals := r.ModelValues()
-		keys := make([]string, 0, len(vals))
+		keys := w.keys(len(vals))
 		for k := range vals {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		w.b = append(w.b, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -156,8 +159,21 @@ func (w *resourceWriter) resource(r resproto.Resource, ref bool) {
 			w.value(r, vals[k])
 		}
 		w.b = append(w.b, '}')
+		w.keyBuf = keys[:0]
 	}
 	w.path = w.path[:len(w.path)-1]
+}
+
+// keys returns an empty slice with room for n keys, reusing the one the
+// last model written used (a model's keys are done with before the next
+// model at the same depth starts; a nested one takes its own).
+func (w *resourceWriter) keys(n int) []string {
+	k := w.keyBuf
+	w.keyBuf = nil
+	if cap(k) < n {
+		k = make([]string, 0, n)
+	}
+	return k
 }
 
 func (w *resourceWriter) value(r resproto.Resource, v resproto.Value) {
@@ -188,9 +204,18 @@ func dataInner(raw json.RawMessage) json.RawMessage {
 	return d.Data
 }
 
+// appendJSON appends s as a JSON string, as encoding/json writes it (with
+// <, > and & escaped, as Resgate's output has them).
 func appendJSON(b []byte, s string) []byte {
-	out, _ := json.Marshal(s)
-	return append(b, out...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			out, _ := json.Marshal(s)
+			return append(b, out...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // encodeJSONError encodes a RES error object. Null data is left out, as
