@@ -99,6 +99,7 @@ type options struct {
 	httpClients  int
 	memoryConns  int
 	dialConc     int
+	fields       int
 }
 
 const usageHead = `Usage: resbench [flags]
@@ -136,6 +137,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.httpClients, "http-clients", 32, "httpget: keep-alive connections requesting concurrently")
 	fs.IntVar(&o.memoryConns, "memory-conns", 10000, "memory: idle subscribed WebSocket connections")
 	fs.IntVar(&o.dialConc, "dial-concurrency", 64, "connections opened at once when setting up clients")
+	fs.IntVar(&o.fields, "fields", 0, "payload size: every model served, call sent and call result carries this many extra string and number fields each (0: minimal payloads); the default ceiling serves that model as its HTTP body")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -149,6 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--rounds must be at least 1")
 	case o.duration <= 0 || o.warmup < 0 || o.settle < 0:
 		return nil, errors.New("--duration must be positive, --warmup and --settle not negative")
+	case o.fields < 0:
+		return nil, errors.New("--fields must not be negative")
 	case o.inflight < 1 || o.stormClients < 1 || o.callClients < 1 || o.httpClients < 1 || o.memoryConns < 1 || o.dialConc < 1:
 		return nil, errors.New("counts must be at least 1")
 	}
@@ -160,6 +164,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		if o.ceilingCmd == "" {
 			o.ceilingCmd = defaultCeilingCmd()
+			if o.fields > 0 {
+				o.ceilingCmd += " --body '" + string(newPayloads(o.fields).model) + "'"
+			}
 		}
 		if _, err := splitCommand(o.ceilingCmd); err != nil {
 			return nil, fmt.Errorf("--ceiling-cmd: %w", err)
@@ -220,7 +227,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "resbench: warning: open file limit %d is below the %d the memory scenario needs\n", limit, need)
 	}
 
-	b := &bench{opts: o, self: self, scenarios: scenarios, log: stderr, started: time.Now()}
+	b := &bench{opts: o, self: self, scenarios: scenarios, log: stderr, started: time.Now(), payloads: newPayloads(o.fields)}
 	b.runAll()
 	rep := b.report()
 	rep.writeText(stdout)
@@ -245,6 +252,7 @@ type bench struct {
 	log       io.Writer
 	started   time.Time
 	runs      []runResult
+	payloads  *payloads
 }
 
 // runResult is one target's run of one scenario in one round.
@@ -307,7 +315,7 @@ func (b *bench) runOne(t target, s *scenario) (map[string]float64, error) {
 	}
 	natsURL := fmt.Sprintf("nats://%s:%d", loopback, natsPort)
 
-	svc, err := startService(natsURL)
+	svc, err := startService(natsURL, b.payloads)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +338,7 @@ func (b *bench) runOne(t target, s *scenario) (map[string]float64, error) {
 	if err := waitReady(gw, addr, 15*time.Second); err != nil {
 		return nil, err
 	}
-	e := &env{opts: b.opts, addr: addr, gw: gw, svc: svc}
+	e := &env{opts: b.opts, addr: addr, gw: gw, svc: svc, payloads: b.payloads, ceiling: t.Name == "ceiling" && b.opts.ceiling}
 	m, err := s.run(e)
 	if err == nil && gw.exited() {
 		err = errors.New("gateway exited during the run")

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +37,10 @@ func TestSmoke(t *testing.T) {
 		"--rounds", "1", "--duration", "400ms", "--warmup", "100ms", "--settle", "100ms",
 		"--scenarios", scenarios,
 		"--storm-clients", "4", "--call-clients", "4", "--http-clients", "2", "--memory-conns", "200",
+		// Payloads with extra fields: the call and httpget scenarios check
+		// that the result and the body are the service's, and the ceiling
+		// gets the model as its --body.
+		"--fields", "3",
 		"--json", jsonFile)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -102,6 +108,52 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("%s %s: summary %+v", s.Name, m.Metric, m.Targets)
 			}
 		}
+	}
+}
+
+// TestPayloads: the payloads are JSON with the extra fields asked for,
+// the call result is the object inside the call response, and the
+// default ceiling command carries the model as one --body word.
+func TestPayloads(t *testing.T) {
+	for _, n := range []int{0, 3} {
+		p := newPayloads(n)
+		var model, reply, params map[string]any
+		for _, c := range []struct {
+			b []byte
+			v *map[string]any
+		}{{p.model, &model}, {p.callParams, &params}, {p.callReply, &reply}} {
+			if err := json.Unmarshal(c.b, c.v); err != nil {
+				t.Fatalf("fields %d: %s: %v", n, c.b, err)
+			}
+		}
+		var get struct {
+			Result struct{ Model map[string]any }
+		}
+		if err := json.Unmarshal(p.modelReply, &get); err != nil || !reflect.DeepEqual(get.Result.Model, model) {
+			t.Errorf("fields %d: get response %s does not hold the model %s", n, p.modelReply, p.model)
+		}
+		var result map[string]any
+		if err := json.Unmarshal(p.callResult(), &result); err != nil || !reflect.DeepEqual(result, reply["result"]) {
+			t.Errorf("fields %d: callResult %s, response %s", n, p.callResult(), p.callReply)
+		}
+		if len(model) != 2+2*n || len(params) != 1+2*n || len(result) != 1+2*n {
+			t.Errorf("fields %d: %d, %d, %d fields", n, len(model), len(params), len(result))
+		}
+		o, err := parseFlags([]string{"--ceiling", "--fields", strconv.Itoa(n)}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		words, err := expandCommand(o.targets[0].Command, "nats://127.0.0.1:1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasBody := len(words) >= 2 && words[len(words)-2] == "--body" && words[len(words)-1] == string(p.model)
+		if hasBody != (n > 0) {
+			t.Errorf("fields %d: ceiling command %q", n, words)
+		}
+	}
+	if _, err := parseFlags([]string{"--ceiling", "--fields", "-1"}, io.Discard); err == nil {
+		t.Error("--fields -1: no error")
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +49,9 @@ type env struct {
 	addr string // host:port of the gateway
 	gw   *child
 	svc  *service
+
+	payloads *payloads // what the service serves and clients send
+	ceiling  bool      // the target is the ceiling
 }
 
 // window is the start of a measured window.
@@ -419,8 +425,22 @@ func runCall(e *env) (map[string]float64, error) {
 		return nil, err
 	}
 	defer closeAll(clients)
+	callParams := string(e.payloads.callParams)
+	// The service's result reaches the client as it was sent (the
+	// ceiling's service side echoes the request instead).
+	resp, err := clients[0].request(callMethod, callParams)
+	if err != nil {
+		return nil, err
+	}
+	want := e.payloads.callResult()
+	if e.ceiling {
+		want = e.payloads.callParams
+	}
+	if !bytes.Contains(resp, want) {
+		return nil, fmt.Errorf("call response %s lacks %s", resp, want)
+	}
 	r, err := e.closedLoop(len(clients), func(w int, k int64) error {
-		_, err := clients[w].request(callMethod, `{"x":1}`)
+		_, err := clients[w].request(callMethod, callParams)
 		return err
 	})
 	if err != nil {
@@ -459,12 +479,17 @@ func (c *httpConn) redial() error {
 
 // get sends GET path and reads the whole response; a status other than
 // 200 is an *errResponse. A connection the server closed is reopened once.
-func (c *httpConn) get(path string) error {
+// setRequest makes the request a GET of path.
+func (c *httpConn) setRequest(path string) {
 	c.req = append(c.req[:0], "GET "...)
 	c.req = append(c.req, path...)
 	c.req = append(c.req, " HTTP/1.1\r\nHost: "...)
 	c.req = append(c.req, c.addr...)
 	c.req = append(c.req, "\r\n\r\n"...)
+}
+
+func (c *httpConn) get(path string) error {
+	c.setRequest(path)
 	err := c.roundTrip()
 	if err != nil {
 		if _, ok := err.(*errResponse); !ok {
@@ -476,7 +501,18 @@ func (c *httpConn) get(path string) error {
 	return err
 }
 
-func (c *httpConn) roundTrip() error {
+// body GETs path and returns the response body.
+func (c *httpConn) body(path string) ([]byte, error) {
+	var buf bytes.Buffer
+	c.setRequest(path)
+	err := c.roundTripTo(&buf)
+	return buf.Bytes(), err
+}
+
+func (c *httpConn) roundTrip() error { return c.roundTripTo(io.Discard) }
+
+// roundTripTo sends the request and copies the response body to w.
+func (c *httpConn) roundTripTo(w io.Writer) error {
 	c.conn.SetDeadline(time.Now().Add(requestTimeout))
 	if _, err := c.conn.Write(c.req); err != nil {
 		return err
@@ -485,7 +521,7 @@ func (c *httpConn) roundTrip() error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	_, err = io.Copy(w, resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		return err
@@ -524,6 +560,15 @@ func runHTTPGet(e *env) (map[string]float64, error) {
 		}
 	}
 	cachedPath := "/api/" + strings.ReplaceAll(modelRID, ".", "/")
+	// The body is the model the service serves (keys in any order).
+	body, err := conns[0].body(cachedPath)
+	if err != nil {
+		return nil, fmt.Errorf("cached: %w", err)
+	}
+	var got, want any
+	if err := json.Unmarshal(body, &got); err != nil || json.Unmarshal(e.payloads.model, &want) != nil || !reflect.DeepEqual(got, want) {
+		return nil, fmt.Errorf("cached: GET %s returned %s, want the model %s", cachedPath, body, e.payloads.model)
+	}
 	uncachedPrefix := "/api/" + strings.ReplaceAll(httpPrefix, ".", "/")
 	m := map[string]float64{}
 	r, err := e.closedLoop(len(conns), func(w int, k int64) error { return conns[w].get(cachedPath) })

@@ -21,11 +21,42 @@ const (
 	serviceConns = 2
 )
 
-var (
-	accessReply = []byte(`{"result":{"get":true,"call":"*"}}`)
-	modelReply  = []byte(`{"result":{"model":{"t":0,"name":"bench"}}}`)
-	callReply   = []byte(`{"result":{"pong":true}}`)
-)
+var accessReply = []byte(`{"result":{"get":true,"call":"*"}}`)
+
+// payloads are the bodies the service side and the clients send. With
+// extra fields 0 they are minimal, so that the transports dominate; with
+// more, every model and call carries that many string and number fields
+// each, as real resources do, so that the protocol logic's handling of
+// JSON weighs in too.
+type payloads struct {
+	model       []byte // the model's JSON object (the body of an HTTP GET)
+	modelReply  []byte // the get response
+	callParams  []byte // what a client's call sends
+	callReply   []byte // the call response
+	extraFields int
+}
+
+// callResult is the result object of the call response, as a gateway
+// passes it on to the client.
+func (p *payloads) callResult() []byte {
+	return p.callReply[len(`{"result":`) : len(p.callReply)-1]
+}
+
+// newPayloads returns the payloads with n extra fields of each kind.
+func newPayloads(n int) *payloads {
+	fields := func(b []byte) []byte {
+		for i := range n {
+			b = fmt.Appendf(b, `,"s%d":"value-%d-of-the-bench-resource","n%d":%d`, i, i, i, i*1000+7)
+		}
+		return b
+	}
+	p := &payloads{extraFields: n}
+	p.model = append(fields([]byte(`{"t":0,"name":"bench"`)), '}')
+	p.modelReply = append(append([]byte(`{"result":{"model":`), p.model...), "}}"...)
+	p.callParams = append(fields([]byte(`{"x":1`)), '}')
+	p.callReply = append(fields([]byte(`{"result":{"pong":true`)), "}}"...)
+	return p
+}
 
 // service plays the RES services on NATS: it grants access to everything,
 // serves every bench.* resource as a model with a "t" field, answers every
@@ -41,7 +72,7 @@ type service struct {
 }
 
 // startService connects the service to NATS and subscribes its handlers.
-func startService(natsURL string) (*service, error) {
+func startService(natsURL string, p *payloads) (*service, error) {
 	s := &service{}
 	fail := func(err error) (*service, error) {
 		s.close()
@@ -58,8 +89,8 @@ func startService(natsURL string) (*service, error) {
 			reply   func(*nats.Msg)
 		}{
 			{"access.>", func(m *nats.Msg) { s.count.access.Add(1); m.Respond(accessReply) }},
-			{"get.bench.>", func(m *nats.Msg) { s.count.get.Add(1); m.Respond(modelReply) }},
-			{"call.bench.>", func(m *nats.Msg) { s.count.call.Add(1); m.Respond(callReply) }},
+			{"get.bench.>", func(m *nats.Msg) { s.count.get.Add(1); m.Respond(p.modelReply) }},
+			{"call.bench.>", func(m *nats.Msg) { s.count.call.Add(1); m.Respond(p.callReply) }},
 			{ceilingCall, func(m *nats.Msg) { s.count.echo.Add(1); m.Respond(m.Data) }},
 		} {
 			sub, err := nc.QueueSubscribe(h.subject, "resbench", h.reply)
