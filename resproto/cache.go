@@ -873,7 +873,7 @@ func (e *eventSub) handleEvent(subject string, data []byte) {
 		}
 		var payload json.RawMessage
 		if len(data) > 0 {
-			if !json.Valid(data) {
+			if !validJSON(data) {
 				e.c.log.Error("malformed event payload", "subject", subject)
 				return
 			}

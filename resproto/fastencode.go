@@ -17,21 +17,6 @@ import (
 // nothing (plainJSON); otherwise the caller falls back to json.Marshal, so
 // the bytes are encoding/json's in every case (TestFastEncode checks).
 
-// plainJSON reports whether encoding/json would write the valid JSON raw
-// as is: no whitespace to compact away, nothing to escape.
-func plainJSON(raw []byte) bool {
-	if len(raw) == 0 {
-		return false
-	}
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2:
-			return false
-		}
-	}
-	return true
-}
-
 // fastEncodeRequest encodes a serviceRequest whose params are nil or raw
 // JSON, as json.Marshal does.
 func fastEncodeRequest(params any, token json.RawMessage, query, cid string, isHTTP bool) ([]byte, bool) {

@@ -15,7 +15,7 @@ import (
 // idle connection.
 //
 // Each fast path accepts only what it can decode exactly as encoding/json
-// would: a valid JSON text (json.Valid, an iterative scanner), object keys
+// would: a valid JSON text (validJSON, as json.Valid has it), object keys
 // without escapes or non-ASCII bytes, each known key at most once and
 // spelled exactly (encoding/json also matches keys case-insensitively), and
 // the expected value types. Anything else — an error or meta object, an
@@ -246,7 +246,7 @@ func decodeClientRequest(data []byte, r *clientRequest) error {
 }
 
 func fastClientRequest(data []byte, r *clientRequest) bool {
-	if !json.Valid(data) {
+	if !validJSON(data) {
 		return false
 	}
 	var seen uint32
@@ -286,7 +286,7 @@ func fastClientRequest(data []byte, r *clientRequest) bool {
 
 // fastAccessResponse decodes {"result":{"get":…,"call":…}}.
 func fastAccessResponse(payload []byte) (*Access, bool) {
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return nil, false
 	}
 	var a *Access
@@ -332,7 +332,7 @@ func fastAccessResponse(payload []byte) (*Access, bool) {
 
 // fastCallResponse decodes {"result":<any>}.
 func fastCallResponse(payload []byte) (*callResult, bool) {
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return nil, false
 	}
 	var res *callResult
@@ -354,7 +354,7 @@ func fastCallResponse(payload []byte) (*callResult, bool) {
 // fastGetResponse decodes {"result":{"model":{…}}} or
 // {"result":{"collection":[…]}}, with an optional "query" string.
 func fastGetResponse(payload []byte) (*getResult, bool) {
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return nil, false
 	}
 	var res *getResult

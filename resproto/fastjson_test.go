@@ -228,6 +228,10 @@ func TestFastEncodeAccepts(t *testing.T) {
 	if b, ok := fastMarshalResult(payloadResult{Payload: []byte(`{"pong":true}`)}); !ok || string(b) != `{"payload":{"pong":true}}` {
 		t.Errorf("payload: %s %v", b, ok)
 	}
+	// Whitespace inside strings is kept by encoding/json too.
+	if b, ok := fastMarshalResult(json.RawMessage(`{"name":"Jane Doe","note":"a\tb c"}`)); !ok || string(b) != `{"name":"Jane Doe","note":"a\tb c"}` {
+		t.Errorf("spaces in strings: %s %v", b, ok)
+	}
 }
 
 // TestCIDHandler checks that a connection's logger writes what

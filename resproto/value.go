@@ -154,16 +154,6 @@ func compactJSON(data []byte) json.RawMessage {
 	return buf.Bytes()
 }
 
-// hasJSONWhitespace reports whether data holds a JSON whitespace byte.
-func hasJSONWhitespace(data []byte) bool {
-	for _, c := range data {
-		if jsonWS(c) {
-			return true
-		}
-	}
-	return false
-}
-
 // Model is an immutable snapshot of a model's values. Its JSON is encoded
 // once, on first use, and shared by every client.
 type Model struct {

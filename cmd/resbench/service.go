@@ -46,7 +46,7 @@ func (p *payloads) callResult() []byte {
 func newPayloads(n int) *payloads {
 	fields := func(b []byte) []byte {
 		for i := range n {
-			b = fmt.Appendf(b, `,"s%d":"value-%d-of-the-bench-resource","n%d":%d`, i, i, i, i*1000+7)
+			b = fmt.Appendf(b, `,"s%d":"value %d of the bench resource","n%d":%d`, i, i, i, i*1000+7)
 		}
 		return b
 	}
