@@ -139,6 +139,14 @@ func forEachField(b []byte, fn func(key, value []byte) bool) bool {
 	return false
 }
 
+// countFields returns the number of members of the valid JSON object b
+// (0 if it is not an object).
+func countFields(b []byte) int {
+	n := 0
+	forEachField(b, func(key, value []byte) bool { n++; return true })
+	return n
+}
+
 // forEachElem calls fn with each raw element of the array b (valid JSON,
 // starting at '['). It returns false if b is not an array or fn returns
 // false.
@@ -382,7 +390,9 @@ func fastGetResponse(payload []byte) (*getResult, bool) {
 				if v[0] != '{' {
 					return false
 				}
-				m := make(map[string]Value)
+				// Sized up front: a map grown to a model's tens of
+				// fields leaves a garbage table at each doubling.
+				m := make(map[string]Value, countFields(v))
 				res.Model = m
 				return forEachField(v, func(k, v []byte) bool {
 					var val Value

@@ -110,35 +110,42 @@ func (s *subscription) onLoaded(r *resource, err error) {
 	typ, m, coll, version := r.snapshot()
 	s.typ = typ
 	s.queueEvents(queueLoading)
-	var values []Value
+	var refErr error
+	addRef := func(v Value) bool {
+		if v.Type == ValueReference {
+			_, refErr = s.addReference(v.RID)
+		}
+		return refErr == nil
+	}
 	switch typ {
 	case rsModel:
 		s.model, s.version = m, version
 		for _, v := range m.Values {
-			values = append(values, v)
+			if !addRef(v) {
+				break
+			}
 		}
 	case rsCollection:
 		s.coll, s.version = coll, version
-		values = coll.Values
+		for _, v := range coll.Values {
+			if !addRef(v) {
+				break
+			}
+		}
 	default:
 		s.err = internalError("unknown resource type")
 		s.doneLoading()
 		return
 	}
-	for _, v := range values {
-		if v.Type != ValueReference {
-			continue
+	if refErr != nil {
+		for _, ref := range s.refs {
+			s.c.unsubscribe(ref.sub, false, false, 1, true)
 		}
-		if _, err := s.addReference(v.RID); err != nil {
-			for _, ref := range s.refs {
-				s.c.unsubscribe(ref.sub, false, false, 1, true)
-			}
-			s.refs = nil
-			s.model, s.coll = nil, nil
-			s.err = err
-			s.doneLoading()
-			return
-		}
+		s.refs = nil
+		s.model, s.coll = nil, nil
+		s.err = refErr
+		s.doneLoading()
+		return
 	}
 	waits := s.waits
 	s.waits = nil
