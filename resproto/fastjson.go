@@ -38,35 +38,54 @@ func skipWS(b []byte, i int) int {
 // skipString returns the index just past the string starting at b[i]
 // ('"'), in valid JSON.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); {
-		switch b[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
+	n := len(b)
+	for i++; i < n; {
+		for i < n && stringPlain[b[i]] {
 			i++
 		}
+		if i >= n {
+			break
+		}
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // a backslash and the byte it escapes; control bytes are not in valid JSON
 	}
-	return i
+	return n
 }
+
+// containerPlain marks the bytes skipValue passes over inside an object
+// or array: all but quotes and brackets.
+var containerPlain = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c != '"' && c != '{' && c != '[' && c != '}' && c != ']'
+	}
+	return t
+}()
 
 // skipValue returns the index just past the value starting at b[i], in
 // valid JSON.
 func skipValue(b []byte, i int) int {
+	n := len(b)
 	switch b[i] {
 	case '"':
 		return skipString(b, i)
 	case '{', '[':
 		depth := 0
-		for i < len(b) {
+		for i < n {
+			for i < n && containerPlain[b[i]] {
+				i++
+			}
+			if i >= n {
+				break
+			}
 			switch b[i] {
 			case '"':
 				i = skipString(b, i)
 				continue
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default: // '}' or ']'
 				depth--
 				if depth == 0 {
 					return i + 1
@@ -74,9 +93,9 @@ func skipValue(b []byte, i int) int {
 			}
 			i++
 		}
-		return i
+		return n
 	}
-	for i < len(b) {
+	for i < n {
 		switch c := b[i]; {
 		case c == ',' || c == '}' || c == ']' || jsonWS(c):
 			return i

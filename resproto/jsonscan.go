@@ -204,37 +204,71 @@ func scanKey(data []byte, i int) int {
 	return i + 1
 }
 
+// plainOutside marks the bytes plainJSON passes over outside strings:
+// all but whitespace, '"', and the <, > and & encoding/json escapes.
+// plainInside marks those it passes over inside strings: all but '"',
+// '\\', <, >, & and 0xE2 (the first byte of U+2028 and U+2029).
+var plainOutside, plainInside = func() (out, in [256]bool) {
+	for c := range 256 {
+		switch c {
+		case ' ', '\t', '\n', '\r', '"', '<', '>', '&':
+		default:
+			out[c] = true
+		}
+		switch c {
+		case '"', '\\', '<', '>', '&', 0xE2:
+		default:
+			in[c] = true
+		}
+	}
+	return out, in
+}()
+
 // plainJSON reports whether encoding/json would write the valid JSON raw
 // (as a json.RawMessage) as is: no whitespace outside strings to compact
 // away, and nothing to escape — no <, > or &, and no U+2028 or U+2029.
 func plainJSON(raw []byte) bool {
-	if len(raw) == 0 {
+	n := len(raw)
+	if n == 0 {
 		return false
 	}
-	n := len(raw)
-	for i := 0; i < n; i++ {
-		switch raw[i] {
-		case ' ', '\t', '\n', '\r', '<', '>', '&':
+	i := 0
+	for {
+		for i < n && plainOutside[raw[i]] {
+			i++
+		}
+		if i >= n {
+			return true
+		}
+		if raw[i] != '"' {
 			return false
-		case '"':
-		str:
-			for i++; i < n; i++ {
-				switch raw[i] {
-				case '"':
-					break str
-				case '\\':
-					i++
-				case '<', '>', '&':
-					return false
-				case 0xE2:
-					if i+2 < n && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xA8 {
-						return false
-					}
-				}
+		}
+		// Inside a string.
+		for i++; ; {
+			for i < n && plainInside[raw[i]] {
+				i++
 			}
+			if i >= n {
+				return true // not valid JSON; nothing left to escape
+			}
+			switch raw[i] {
+			case '"':
+				i++
+			case '\\':
+				i += 2
+				continue
+			case 0xE2:
+				if i+2 < n && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xA8 {
+					return false
+				}
+				i++
+				continue
+			default: // <, > or &
+				return false
+			}
+			break
 		}
 	}
-	return true
 }
 
 // hasJSONWhitespace reports whether the valid JSON data holds whitespace
