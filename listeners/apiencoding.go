@@ -99,7 +99,7 @@ func (w *resourceWriter) onPath(rid string) bool {
 
 func (w *resourceWriter) href(rid string) {
 	w.b = append(w.b, `{"href":`...)
-	w.b = appendJSON(w.b, ridToPath(rid, w.apiPath))
+	w.b = resproto.AppendJSONString(w.b, ridToPath(rid, w.apiPath))
 	w.b = append(w.b, '}')
 }
 
@@ -110,7 +110,7 @@ func (w *resourceWriter) resource(r resproto.Resource, ref bool) {
 	wrap := ref && !w.flat
 	if wrap {
 		w.b = append(w.b, `{"href":`...)
-		w.b = appendJSON(w.b, ridToPath(rid, w.apiPath))
+		w.b = resproto.AppendJSONString(w.b, ridToPath(rid, w.apiPath))
 		defer func() { w.b = append(w.b, '}') }()
 	}
 	if w.onPath(rid) {
@@ -154,7 +154,7 @@ func (w *resourceWriter) resource(r resproto.Resource, ref bool) {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = appendJSON(w.b, k)
+			w.b = resproto.AppendJSONString(w.b, k)
 			w.b = append(w.b, ':')
 			w.value(r, vals[k])
 		}
@@ -202,20 +202,6 @@ func dataInner(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return d.Data
-}
-
-// appendJSON appends s as a JSON string, as encoding/json writes it (with
-// <, > and & escaped, as Resgate's output has them).
-func appendJSON(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			out, _ := json.Marshal(s)
-			return append(b, out...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // encodeJSONError encodes a RES error object. Null data is left out, as

@@ -53,32 +53,6 @@ func BenchmarkEncodeGET(b *testing.B) {
 	}
 }
 
-// TestAppendJSON: strings are quoted exactly as encoding/json quotes them,
-// HTML characters, control characters, invalid UTF-8 and U+2028 included.
-func TestAppendJSON(t *testing.T) {
-	for _, s := range []string{
-		"", "name", "with space", `quote"`, `back\slash`, "<b>", "a&b", "tab\t", "nl\n", "\x00", "\x7f",
-		"é", "日本", "\u2028", "\u2029", "\xff", "a\xc3", "~!@#$%^*()_+{}|:?`-=[];',./",
-	} {
-		want, _ := json.Marshal(s)
-		if got := appendJSON([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Errorf("appendJSON(%q) = %s, want x%s", s, got, want)
-		}
-	}
-}
-
-// FuzzAppendJSON: appendJSON agrees with encoding/json on any string.
-func FuzzAppendJSON(f *testing.F) {
-	f.Add("name")
-	f.Add("<&>\"\\\u2028\xff")
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendJSON(nil, s); string(got) != string(want) {
-			t.Errorf("appendJSON(%q) = %s, want %s", s, got, want)
-		}
-	})
-}
-
 // TestEncodeGETModel: a model's keys come out sorted and quoted as
 // encoding/json writes them, nested models (a reference, each with keys
 // of its own) inside their parent's key order.

@@ -45,10 +45,10 @@ func fastEncodeRequest(params any, token json.RawMessage, query, cid string, isH
 	b = append(b, token...)
 	if query != "" {
 		b = append(b, `,"query":`...)
-		b = appendJSONString(b, query)
+		b = AppendJSONString(b, query)
 	}
 	b = append(b, `,"cid":`...)
-	b = appendJSONString(b, cid)
+	b = AppendJSONString(b, cid)
 	if isHTTP {
 		b = append(b, `,"isHttp":true`...)
 	}
@@ -94,7 +94,7 @@ func fastMarshalResult(result any) ([]byte, bool) {
 	case resourceResult:
 		b := make([]byte, 0, 256)
 		b = append(b, `{"rid":`...)
-		b = appendJSONString(b, r.RID)
+		b = AppendJSONString(b, r.RID)
 		if r.resourceSet != nil {
 			var ok bool
 			if b, ok = appendResourceSet(b, ',', r.resourceSet); !ok {
@@ -154,7 +154,7 @@ func appendRawMap(b []byte, m map[string]json.RawMessage) ([]byte, bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = AppendJSONString(b, k)
 		b = append(b, ':')
 		b = append(b, m[k]...)
 	}

@@ -104,7 +104,7 @@ func eventMessage(rid, name string, data any) *Message {
 	}
 	b := make([]byte, 0, len(rid)+len(name)+len(d)+24)
 	b = append(b, `{"event":`...)
-	b = appendJSONString(b, rid+"."+name)
+	b = AppendJSONString(b, rid+"."+name)
 	b = append(b, `,"data":`...)
 	b = append(b, d...)
 	return &Message{Data: append(b, '}'), event: true}

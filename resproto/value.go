@@ -189,7 +189,7 @@ func encodeValueMap(values map[string]Value, legacy bool) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendJSONString(buf, k)
+		buf = AppendJSONString(buf, k)
 		buf = append(buf, ':')
 		if legacy {
 			buf = append(buf, values[k].legacyRaw()...)
@@ -240,9 +240,11 @@ func encodeValueSlice(values []Value, legacy bool) []byte {
 	return append(buf, ']')
 }
 
-// appendJSONString appends s as a JSON string, escaping as encoding/json
-// does (including HTML-sensitive characters).
-func appendJSONString(buf []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string, escaping as encoding/json
+// does (including HTML-sensitive characters), without its reflection for
+// the common string of printable ASCII with nothing to escape. The HTTP
+// API's encoder uses it too.
+func AppendJSONString(buf []byte, s string) []byte {
 	simple := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]

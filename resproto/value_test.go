@@ -228,15 +228,15 @@ func TestCollection_MarshalJSON(t *testing.T) {
 	}
 }
 
-// appendJSONString writes a string exactly as encoding/json does.
+// AppendJSONString writes a string exactly as encoding/json does.
 func TestAppendJSONString_AsEncodingJSON(t *testing.T) {
 	check := func(s string) bool {
 		want, _ := json.Marshal(s)
-		return string(appendJSONString([]byte("x"), s)) == "x"+string(want)
+		return string(AppendJSONString([]byte("x"), s)) == "x"+string(want)
 	}
 	for _, s := range []string{"", "plain", `q"b\s`, "<a&b>", "\x00\x1f\x7f", "ä\u2028\u2029", "\xff\xfe invalid", "tab\tnl\n"} {
 		if !check(s) {
-			t.Errorf("appendJSONString(%q) = %s", s, appendJSONString(nil, s))
+			t.Errorf("AppendJSONString(%q) = %s", s, AppendJSONString(nil, s))
 		}
 	}
 	if err := quick.Check(check, &quick.Config{MaxCount: 2000}); err != nil {
