@@ -29,11 +29,10 @@ var accessReply = []byte(`{"result":{"get":true,"call":"*"}}`)
 // each, as real resources do, so that the protocol logic's handling of
 // JSON weighs in too.
 type payloads struct {
-	model       []byte // the model's JSON object (the body of an HTTP GET)
-	modelReply  []byte // the get response
-	callParams  []byte // what a client's call sends
-	callReply   []byte // the call response
-	extraFields int
+	model      []byte // the model's JSON object (the body of an HTTP GET)
+	modelReply []byte // the get response
+	callParams []byte // what a client's call sends
+	callReply  []byte // the call response
 }
 
 // callResult is the result object of the call response, as a gateway
@@ -50,7 +49,7 @@ func newPayloads(n int) *payloads {
 		}
 		return b
 	}
-	p := &payloads{extraFields: n}
+	p := &payloads{}
 	p.model = append(fields([]byte(`{"t":0,"name":"bench"`)), '}')
 	p.modelReply = append(append([]byte(`{"result":{"model":`), p.model...), "}}"...)
 	p.callParams = append(fields([]byte(`{"x":1`)), '}')
