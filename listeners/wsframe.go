@@ -30,7 +30,7 @@ import (
 // per message (resproto.Message.Prepared) and shared by every connection it
 // goes to.
 type wsPrepared struct {
-	data []byte
+	m *resproto.Message
 
 	frameOnce sync.Once
 	frame     []byte // the uncompressed text frame: header and payload
@@ -41,7 +41,7 @@ type wsPrepared struct {
 
 // prepareWS is the resproto.Message.Prepared builder of WebSocket
 // listeners.
-func prepareWS(data []byte) any { return &wsPrepared{data: data} }
+func prepareWS(m *resproto.Message) any { return &wsPrepared{m: m} }
 
 // wsPreparedOf returns m's wsPrepared.
 func wsPreparedOf(m *resproto.Message) *wsPrepared {
@@ -49,28 +49,30 @@ func wsPreparedOf(m *resproto.Message) *wsPrepared {
 }
 
 // textFrame returns the frame of an uncompressed text message, as gorilla
-// writes it from a server (final, unmasked, one frame).
+// writes it from a server (final, unmasked, one frame). The header goes in
+// front of the message's data without copying it when the engine left room
+// there (resproto.Message.Frame).
 func (p *wsPrepared) textFrame() []byte {
 	p.frameOnce.Do(func() {
-		n := len(p.data)
-		var b []byte
+		n := len(p.m.Data)
+		var hdr [10]byte
+		k := 2
 		switch {
 		case n < 126:
-			b = make([]byte, 2, 2+n)
-			b[1] = byte(n)
+			hdr[1] = byte(n)
 		case n < 65536:
-			b = make([]byte, 4, 4+n)
-			b[1] = 126
-			b[2], b[3] = byte(n>>8), byte(n)
+			hdr[1] = 126
+			hdr[2], hdr[3] = byte(n>>8), byte(n)
+			k = 4
 		default:
-			b = make([]byte, 10, 10+n)
-			b[1] = 127
+			hdr[1] = 127
 			for i := 0; i < 8; i++ {
-				b[9-i] = byte(uint64(n) >> (8 * i))
+				hdr[9-i] = byte(uint64(n) >> (8 * i))
 			}
+			k = 10
 		}
-		b[0] = 0x80 | websocket.TextMessage
-		p.frame = append(b, p.data...)
+		hdr[0] = 0x80 | websocket.TextMessage
+		p.frame = p.m.Frame(hdr[:k])
 	})
 	return p.frame
 }
@@ -79,7 +81,7 @@ func (p *wsPrepared) textFrame() []byte {
 // cannot be made.
 func (p *wsPrepared) prepared() *websocket.PreparedMessage {
 	p.pmOnce.Do(func() {
-		p.pm, _ = websocket.NewPreparedMessage(websocket.TextMessage, p.data)
+		p.pm, _ = websocket.NewPreparedMessage(websocket.TextMessage, p.m.Data)
 	})
 	return p.pm
 }

@@ -357,7 +357,9 @@ func fastAccessResponse(payload []byte) (*Access, bool) {
 	return a, ok && a != nil
 }
 
-// fastCallResponse decodes {"result":<any>}.
+// fastCallResponse decodes {"result":<any>}. The result is a slice of
+// payload, not a copy: payload (a NATS message's own data) must not be
+// changed afterwards.
 func fastCallResponse(payload []byte) (*callResult, bool) {
 	if !validJSON(payload) {
 		return nil, false
@@ -372,7 +374,7 @@ func fastCallResponse(payload []byte) (*callResult, bool) {
 		if i != 0 || !seenField(&seen, i) {
 			return false
 		}
-		res = &callResult{Result: append(json.RawMessage(nil), v...)}
+		res = &callResult{Result: json.RawMessage(v[:len(v):len(v)])}
 		return true
 	})
 	return res, ok && res != nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Message is one text message to a client. Messages that fan out to many
@@ -16,8 +17,45 @@ type Message struct {
 	// event is set on events, clear on replies to requests.
 	event bool
 
+	// buf, when set, is Data with FrameRoom free bytes in front of it,
+	// which the first Frame call writes its header into.
+	buf      []byte
+	roomUsed atomic.Bool
+
 	once     sync.Once
 	prepared any
+}
+
+// FrameRoom is how many bytes the engine's replies and events keep free in
+// front of their Data, so that a transport can put its frame header there
+// (Frame) instead of copying the message behind it: the most a WebSocket
+// frame header from a server takes.
+const FrameRoom = 10
+
+// messageBuf returns an empty buffer for building a message of about n
+// bytes on, with FrameRoom bytes reserved in front (see newMessage).
+func messageBuf(n int) []byte { return make([]byte, FrameRoom, FrameRoom+n) }
+
+// newMessage wraps b, a buffer from messageBuf with the message appended,
+// as a Message whose Data is what was appended.
+func newMessage(b []byte, event bool) *Message {
+	return &Message{Data: b[FrameRoom:], buf: b, event: event}
+}
+
+// Frame returns header followed by Data in one slice, for a transport that
+// writes each message as one frame. On a message the engine built, the
+// first call writes header into the room kept in front of Data (a header of
+// at most FrameRoom bytes), so the message is not copied; any other call
+// copies both into a new slice. Either way Data is unchanged.
+func (m *Message) Frame(header []byte) []byte {
+	n := len(header)
+	if m.buf != nil && n <= FrameRoom && m.roomUsed.CompareAndSwap(false, true) {
+		f := m.buf[FrameRoom-n:]
+		copy(f, header)
+		return f
+	}
+	f := make([]byte, 0, n+len(m.Data))
+	return append(append(f, header...), m.Data...)
 }
 
 // NewMessage wraps data, a reply to a request, as a Message.
@@ -31,11 +69,11 @@ func NewEventMessage(data []byte) *Message { return &Message{Data: data, event: 
 // with the ones that follow; a reply has a client waiting for it.
 func (m *Message) Event() bool { return m.event }
 
-// Prepared returns build(m.Data), calling build only the first time, so a
+// Prepared returns build(m), calling build only the first time, so a
 // transport can frame a shared message once for all its connections (for
 // instance as a websocket.PreparedMessage).
-func (m *Message) Prepared(build func([]byte) any) any {
-	m.once.Do(func() { m.prepared = build(m.Data) })
+func (m *Message) Prepared(build func(*Message) any) any {
+	m.once.Do(func() { m.prepared = build(m) })
 	return m.prepared
 }
 
@@ -53,8 +91,15 @@ func (r *resourceSet) empty() bool {
 func replyMessage(id uint64, result any) *Message {
 	var b []byte
 	if result == nil {
-		b = make([]byte, 0, 32)
+		b = messageBuf(32)
 		b = append(b, `{"id":`...)
+	} else if p, ok := result.(payloadResult); ok && p.Payload != nil && plainJSON(p.Payload) {
+		// A call's result, the largest reply: appended as it is rather
+		// than wrapped in a buffer of its own first.
+		b = messageBuf(len(p.Payload) + 48)
+		b = append(b, `{"result":{"payload":`...)
+		b = append(b, p.Payload...)
+		b = append(b, `},"id":`...)
 	} else {
 		r, ok := fastMarshalResult(result)
 		if !ok {
@@ -63,18 +108,18 @@ func replyMessage(id uint64, result any) *Message {
 				return errorMessage(&id, ToError(err))
 			}
 		}
-		b = make([]byte, 0, len(r)+32)
+		b = messageBuf(len(r) + 32)
 		b = append(b, `{"result":`...)
 		b = append(b, r...)
 		b = append(b, `,"id":`...)
 	}
 	b = strconv.AppendUint(b, id, 10)
-	return &Message{Data: append(b, '}')}
+	return newMessage(append(b, '}'), false)
 }
 
 func errorMessage(id *uint64, err error) *Message {
 	e, _ := json.Marshal(ToError(err))
-	b := make([]byte, 0, len(e)+32)
+	b := messageBuf(len(e) + 32)
 	b = append(b, `{"error":`...)
 	b = append(b, e...)
 	b = append(b, `,"id":`...)
@@ -83,7 +128,7 @@ func errorMessage(id *uint64, err error) *Message {
 	} else {
 		b = strconv.AppendUint(b, *id, 10)
 	}
-	return &Message{Data: append(b, '}')}
+	return newMessage(append(b, '}'), false)
 }
 
 // eventMessage encodes {"event":"<rid>.<name>","data":<data>}.
@@ -102,12 +147,12 @@ func eventMessage(rid, name string, data any) *Message {
 			d = []byte("null")
 		}
 	}
-	b := make([]byte, 0, len(rid)+len(name)+len(d)+24)
+	b := messageBuf(len(rid) + len(name) + len(d) + 24)
 	b = append(b, `{"event":`...)
 	b = AppendJSONString(b, rid+"."+name)
 	b = append(b, `,"data":`...)
 	b = append(b, d...)
-	return &Message{Data: append(b, '}'), event: true}
+	return newMessage(append(b, '}'), true)
 }
 
 type changeEventData struct {
