@@ -305,6 +305,69 @@ func TestHTTPGet_CachedResource_SendsNoGetRequest(t *testing.T) {
 	c.AssertNoMsg()
 }
 
+// TestHTTPGet_CachedResource_AccessResponses: a GET of a cached resource
+// sends only the access request, whatever its answer, and ends as a GET of
+// an uncached resource with the same answer would.
+func TestHTTPGet_CachedResource_AccessResponses(t *testing.T) {
+	tbl := []struct {
+		name     string
+		access   any // reply to the access request
+		status   int
+		expected any
+		header   map[string]string
+	}{
+		{"granted", rqRaw(`{"get":true}`), http.StatusOK, rqRaw(rqModel), nil},
+		{"access denied", rqRaw(`{"get":false}`), http.StatusUnauthorized, resproto.ErrAccessDenied, nil},
+		{"call access only", rqRaw(`{"call":"*"}`), http.StatusUnauthorized, resproto.ErrAccessDenied, nil},
+		{"access error", resproto.ErrAccessDenied, http.StatusUnauthorized, resproto.ErrAccessDenied, nil},
+		{"access internal error", []byte(`{"error":{"code":"system.internalError","message":"Internal error: x"}}`), http.StatusInternalServerError, rqRaw(`{"code":"system.internalError","message":"Internal error: x"}`), nil},
+		{"access timeout", rqTimeout, http.StatusNotFound, resproto.ErrTimeout, nil},
+		{"meta header", []byte(`{"result":{"get":true},"meta":{"header":{"Test-Header":["foo"]}}}`), http.StatusOK, rqRaw(rqModel), map[string]string{"Test-Header": "foo"}},
+		{"meta redirect", []byte(`{"result":{"get":true},"meta":{"status":302,"header":{"Location":["/elsewhere"]}}}`), http.StatusFound, nil, map[string]string{"Location": "/elsewhere"}},
+		{"meta status with error", []byte(`{"error":{"code":"system.accessDenied","message":"Access denied"},"meta":{"status":403}}`), http.StatusForbidden, resproto.ErrAccessDenied, nil},
+	}
+	for _, l := range tbl {
+		t.Run(l.name, func(t *testing.T) {
+			t.Parallel()
+			s := rqStart(t, rqHasTimeout(l.access))
+			c := rqConnect(s)
+			rqSubscribeModel(t, s, c, rqRaw(`{"get":true}`))
+
+			hreq := s.HTTPRequest("GET", "/api/test/model", nil, nil)
+			rqRespond(t, s.GetRequest().AssertSubject("access.test.model").AssertPathPayload("isHttp", true), l.access)
+			resp := hreq.GetResponse()
+			if l.expected == nil {
+				resp.AssertStatus(l.status)
+			} else {
+				resp.AssertResponse(l.status, l.expected)
+			}
+			resp.AssertHeaders(l.header)
+			s.AssertNoRequest()
+			c.AssertNoMsg()
+		})
+	}
+}
+
+// TestHTTPGet_CachedResource_EvictedDuringAccess: a resource that leaves
+// the cache while its access request is out is loaded with a get request
+// after all.
+func TestHTTPGet_CachedResource_EvictedDuringAccess(t *testing.T) {
+	s := restest.Start(t)
+	c := rqConnect(s)
+	rqSubscribeModel(t, s, c, rqRaw(`{"get":true}`))
+
+	hreq := s.HTTPRequest("GET", "/api/test/model", nil, nil)
+	access := s.GetRequest().AssertSubject("access.test.model")
+	c.Request("unsubscribe.test.model", nil).GetResponse().AssertResult(nil)
+	s.WaitEventSubscription("test.model", false)
+	access.RespondSuccess(rqRaw(`{"get":true}`))
+	s.GetRequest().AssertSubject("get.test.model").RespondModel(rqRaw(`{"string":"fresh"}`))
+	hreq.GetResponse().AssertResponse(http.StatusOK, rqRaw(`{"string":"fresh"}`))
+	s.AssertNoRequest()
+	s.WaitConnCount(1)
+	s.WaitEventSubscription("test.model", false)
+}
+
 // TestHTTPGet_ClientGone_DisposesConnection: a client that goes away
 // before the services answer leaves no connection behind.
 func TestHTTPGet_ClientGone_DisposesConnection(t *testing.T) {

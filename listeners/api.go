@@ -2,6 +2,7 @@ package listeners
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -199,7 +200,11 @@ func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *re
 	select {
 	case resp := <-a.done:
 		resp.write(w, h.enc)
-		h.log.Debug("HTTP request", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path, "status", resp.status)
+		// Checked first: the arguments alone cost allocations on every
+		// request when debug logging is off.
+		if h.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.log.Debug("HTTP request", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path, "status", resp.status)
+		}
 	case <-r.Context().Done():
 		// The client is gone; nobody to answer.
 		h.log.Debug("HTTP request abandoned by the client", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path)

@@ -820,6 +820,43 @@ func (c *cache) lookup(name string) *eventSub {
 	return c.names[name]
 }
 
+// loadedSnapshot returns the current data of name?q if the cache holds it
+// loaded, as a subscriber would find it, without subscribing to it.
+func (c *cache) loadedSnapshot(name, q string) (typ resourceState, m *Model, coll *Collection, ok bool) {
+	e := c.lookup(name)
+	if e == nil {
+		return 0, nil, nil, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.loadedResource(q)
+	if r == nil {
+		return 0, nil, nil, false
+	}
+	return r.state, r.model, r.collection, true
+}
+
+// isLoaded reports whether the cache holds name?q loaded.
+func (c *cache) isLoaded(name, q string) bool {
+	_, _, _, ok := c.loadedSnapshot(name, q)
+	return ok
+}
+
+// loadedResource returns the loaded resource of query q, or nil; with e.mu
+// held. It looks where getResource does, without adding an entry.
+func (e *eventSub) loadedResource(q string) *resource {
+	r := e.base
+	if q != "" {
+		if r = e.queries[q]; r == nil {
+			r = e.links[q]
+		}
+	}
+	if r == nil || (r.state != rsModel && r.state != rsCollection) {
+		return nil
+	}
+	return r
+}
+
 // request sends a request about resource name and delivers the reply
 // through the name's queue when the name is cached, so it follows any event
 // on the name that NATS delivered before it.

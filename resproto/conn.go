@@ -656,17 +656,19 @@ func (c *Conn) tokenReset(tids map[string]bool, subject string) {
 
 // Close disposes the connection: its subscriptions are released and no
 // more messages are sent to it. The transport calls it once it is closed.
-func (c *Conn) Close() {
-	c.enqueue(func() {
-		c.mu.Lock()
-		c.disposing = true
-		c.mu.Unlock()
-		for _, s := range c.subs {
-			s.dispose()
-		}
-		c.subs = nil
-		c.e.removeConn(c)
-	})
+func (c *Conn) Close() { c.enqueue(c.dispose) }
+
+// dispose lets go of every subscription and removes c from the engine; on
+// c's queue.
+func (c *Conn) dispose() {
+	c.mu.Lock()
+	c.disposing = true
+	c.mu.Unlock()
+	for _, s := range c.subs {
+		s.dispose()
+	}
+	c.subs = nil
+	c.e.removeConn(c)
 }
 
 // tryDelete releases s and whatever only s kept reachable, once s has no

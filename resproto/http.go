@@ -100,52 +100,199 @@ func MergeHeader(a, b map[string][]string) {
 }
 
 // Dispose releases a connection at once, without going through the
-// transport: for temporary connections made for one HTTP request.
-func (c *Conn) Dispose() { c.Close() }
+// transport: for temporary connections made for one HTTP request. It does
+// the work on the caller's goroutine when the connection's queue is idle.
+func (c *Conn) Dispose() { c.do(c.dispose) }
 
 // HTTPGet loads rid for an HTTP GET: an access request (with isHttp) and a
 // get request in parallel. cb runs on the connection's queue with the
 // resource, the access response's meta object, or an error. The resource
-// is released when cb returns.
+// is valid only until cb returns.
+//
+// A resource the cache holds loaded (a WebSocket client subscribes to it,
+// say) needs the access request only, as with Resgate; it is then read
+// straight from the cache, it and what it references, without the
+// subscription an uncached resource is loaded through: for a cached GET,
+// subscribing and letting go again was most of the engine's work, and its
+// trips through the cache's queue most of the goroutine switches.
 func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
-	c.enqueue(func() {
+	c.do(func() {
 		if !c.allowed(rid) {
 			cb(nil, nil, ErrAccessDenied)
 			return
 		}
-		s, err := c.subscribe(rid, true, nil)
-		if err != nil {
-			cb(nil, nil, err)
+		name, q := SplitRID(c.expandCID(rid))
+		if !c.e.cache.isLoaded(name, q) {
+			c.httpGetUncached(rid, cb)
 			return
 		}
-		c.requestAccess(s.name, s.q, true, func(a *Access) {
+		c.requestAccess(name, q, true, func(a *Access) {
 			c.enqueue(func() {
-				if a.Meta.IsDirectResponse() {
-					var err error
-					if a.Err != nil {
-						err = a.Err
-					}
+				if err := httpAccessError(a); err != nil || a.Meta.IsDirectResponse() {
 					cb(nil, a.Meta, err)
-					c.unsubscribe(s, true, false, 1, true)
 					return
 				}
-				if err := a.CanGet(); err != nil {
-					cb(nil, a.Meta, err)
-					c.unsubscribe(s, true, false, 1, true)
+				if r := c.cachedResource(rid); r != nil {
+					cb(r, a.Meta, nil)
 					return
 				}
-				s.onReady(func() {
-					if err := s.error(); err != nil {
-						cb(nil, a.Meta, err)
-						return
-					}
-					cb(s, a.Meta, nil)
-					s.release()
-					c.unsubscribe(s, true, false, 1, true)
-				})
+				// Evicted (or reset) while access was asked: load it as
+				// an uncached resource, with the access already granted.
+				s, err := c.subscribe(rid, true, nil)
+				if err != nil {
+					cb(nil, a.Meta, err)
+					return
+				}
+				c.httpGetReady(s, a, cb)
 			})
 		})
 	})
+}
+
+// httpAccessError is the error an HTTP GET ends in after access response a:
+// its error if it has a direct response (a meta status), else a refusal of
+// get.
+func httpAccessError(a *Access) error {
+	if a.Meta.IsDirectResponse() {
+		if a.Err != nil {
+			return a.Err
+		}
+		return nil
+	}
+	if err := a.CanGet(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// httpGetUncached is HTTPGet of a resource the cache does not hold loaded:
+// the get request goes out with the access request, through a subscription
+// that is let go of once cb returns.
+func (c *Conn) httpGetUncached(rid string, cb func(r Resource, meta *Meta, err error)) {
+	s, err := c.subscribe(rid, true, nil)
+	if err != nil {
+		cb(nil, nil, err)
+		return
+	}
+	c.requestAccess(s.name, s.q, true, func(a *Access) {
+		c.enqueue(func() {
+			if err := httpAccessError(a); err != nil || a.Meta.IsDirectResponse() {
+				cb(nil, a.Meta, err)
+				c.unsubscribe(s, true, false, 1, true)
+				return
+			}
+			c.httpGetReady(s, a, cb)
+		})
+	})
+}
+
+// httpGetReady calls cb with s once it and what it references have loaded,
+// then lets go of s.
+func (c *Conn) httpGetReady(s *subscription, a *Access, cb func(r Resource, meta *Meta, err error)) {
+	s.onReady(func() {
+		if err := s.error(); err != nil {
+			cb(nil, a.Meta, err)
+			return
+		}
+		cb(s, a.Meta, nil)
+		s.release()
+		c.unsubscribe(s, true, false, 1, true)
+	})
+}
+
+// do runs f on the connection's queue: on the caller's goroutine when the
+// queue is idle (no goroutine started for it), else behind what is queued.
+func (c *Conn) do(f func()) {
+	if !c.runNow(f) {
+		c.enqueue(f)
+	}
+}
+
+// cachedResource returns rid as the cache holds it now, with everything it
+// references, as a Resource; nil if rid or a resource it references is not
+// cached and loaded. The cache's models and collections are never changed
+// in place (an event makes new ones), so the snapshots stay as they are
+// while an encoder walks them.
+func (c *Conn) cachedResource(rid string) Resource {
+	var seen map[string]*cacheSnapshot
+	var walk func(rid string) *cacheSnapshot
+	walk = func(rid string) *cacheSnapshot {
+		if r := seen[rid]; r != nil {
+			return r
+		}
+		name, q := SplitRID(c.expandCID(rid))
+		typ, m, coll, ok := c.e.cache.loadedSnapshot(name, q)
+		if !ok {
+			return nil
+		}
+		r := &cacheSnapshot{rid: rid, typ: typ, model: m, coll: coll}
+		if seen != nil {
+			seen[rid] = r
+		}
+		var values []Value
+		if typ == rsCollection {
+			values = coll.Values
+		}
+		follow := func(v Value) bool {
+			if v.Type != ValueReference {
+				return true
+			}
+			if seen == nil {
+				seen = make(map[string]*cacheSnapshot)
+			}
+			seen[r.rid] = r
+			ref := walk(v.RID)
+			if ref == nil {
+				return false
+			}
+			if r.refs == nil {
+				r.refs = make(map[string]*cacheSnapshot)
+			}
+			r.refs[v.RID] = ref
+			return true
+		}
+		if typ == rsModel {
+			for _, v := range m.Values {
+				if !follow(v) {
+					return nil
+				}
+			}
+		}
+		for _, v := range values {
+			if !follow(v) {
+				return nil
+			}
+		}
+		return r
+	}
+	if r := walk(rid); r != nil {
+		return r
+	}
+	return nil
+}
+
+// cacheSnapshot is a cached resource as an HTTP GET reads it
+// (Conn.cachedResource).
+type cacheSnapshot struct {
+	rid   string
+	typ   resourceState
+	model *Model
+	coll  *Collection
+	refs  map[string]*cacheSnapshot
+}
+
+func (r *cacheSnapshot) RID() string                   { return r.rid }
+func (r *cacheSnapshot) Err() error                    { return nil }
+func (r *cacheSnapshot) IsCollection() bool            { return r.typ == rsCollection }
+func (r *cacheSnapshot) ModelValues() map[string]Value { return r.model.Values }
+func (r *cacheSnapshot) CollectionValues() []Value     { return r.coll.Values }
+
+// Ref implements Resource.
+func (r *cacheSnapshot) Ref(rid string) Resource {
+	if ref := r.refs[rid]; ref != nil {
+		return ref
+	}
+	return nil
 }
 
 // HTTPCall calls method on rid for an HTTP request: an access request
