@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,18 +110,38 @@ func TestHTTPGet_Encodings(t *testing.T) {
 			`[{"href":"/api/test/c/e","collection":[{"href":"/api/test/c/d"}]},{"href":"/api/test/c/f","collection":[{"href":"/api/test/c/d"}]}]`,
 			`[[{"href":"/api/test/c/d"}],[{"href":"/api/test/c/d"}]]`},
 	}
+	replies := htGranted(htFixtures)
 	for _, enc := range []string{"json", "jsonFlat"} {
 		for _, l := range tbl {
-			t.Run(enc+"/"+l.rid, func(t *testing.T) {
-				t.Parallel()
-				s := restest.Start(t, htEncoding(enc))
-				resp, _ := s.HTTPRequest("GET", "/api/"+strings.ReplaceAll(l.rid, ".", "/"), nil, nil).GetResponseServing(htGranted(htFixtures))
-				expected := l.json
-				if enc == "jsonFlat" {
-					expected = l.jsonflat
+			// cached: a WebSocket client holds the resource graph first,
+			// so the GET is read from the cache (after its access
+			// request only, unless part of the graph failed to load).
+			for _, cached := range []bool{false, true} {
+				name := enc + "/" + l.rid
+				if cached {
+					name += "/cached"
 				}
-				resp.AssertResponse(http.StatusOK, rqRaw(expected))
-			})
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					s := restest.Start(t, htEncoding(enc))
+					broken := strings.Contains(l.rid, "broken")
+					if cached {
+						c := rqConnect(s)
+						if resp, _ := c.Request("subscribe."+l.rid, nil).GetResponseServing(replies); resp.Error != nil {
+							t.Fatalf("subscribe: %s", resp.Raw)
+						}
+					}
+					resp, subjects := s.HTTPRequest("GET", "/api/"+strings.ReplaceAll(l.rid, ".", "/"), nil, nil).GetResponseServing(replies)
+					expected := l.json
+					if enc == "jsonFlat" {
+						expected = l.jsonflat
+					}
+					resp.AssertResponse(http.StatusOK, rqRaw(expected))
+					if cached && !broken && !slices.Equal(subjects, []string{"access." + l.rid}) {
+						t.Errorf("requests %v, want the access request only", subjects)
+					}
+				})
+			}
 		}
 	}
 }

@@ -229,18 +229,16 @@ func (c *Conn) cachedResource(rid string) Resource {
 		if seen != nil {
 			seen[rid] = r
 		}
-		var values []Value
-		if typ == rsCollection {
-			values = coll.Values
-		}
 		follow := func(v Value) bool {
 			if v.Type != ValueReference {
 				return true
 			}
 			if seen == nil {
-				seen = make(map[string]*cacheSnapshot)
+				// The first reference, met reading the requested resource:
+				// from here on every resource read is remembered, so that
+				// one referenced twice, or in a cycle, is read once.
+				seen = map[string]*cacheSnapshot{r.rid: r}
 			}
-			seen[r.rid] = r
 			ref := walk(v.RID)
 			if ref == nil {
 				return false
@@ -257,10 +255,11 @@ func (c *Conn) cachedResource(rid string) Resource {
 					return nil
 				}
 			}
-		}
-		for _, v := range values {
-			if !follow(v) {
-				return nil
+		} else {
+			for _, v := range coll.Values {
+				if !follow(v) {
+					return nil
+				}
 			}
 		}
 		return r

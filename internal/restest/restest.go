@@ -699,6 +699,35 @@ func (r *ClientRequest) GetResponse() *ClientResponse {
 	return r.response(m)
 }
 
+// GetResponseServing waits for the reply to r, which must be the client's
+// next message, while answering the gateway's requests from replies as
+// HTTPRequest.GetResponseServing does. It returns the reply and the
+// subjects of the requests received, in order.
+func (r *ClientRequest) GetResponseServing(replies map[string]string) (*ClientResponse, []string) {
+	c := r.c
+	c.s.t.Helper()
+	var subjects []string
+	deadline := time.After(3 * Timeout)
+	for {
+		select {
+		case req := <-c.s.reqs:
+			subjects = append(subjects, req.Subject)
+			if reply, ok := replies[req.Subject]; ok {
+				req.Respond(reply)
+			}
+		case m := <-c.msgs:
+			id, ok := m["id"].(float64)
+			if !ok || uint64(id) != r.ID {
+				c.s.t.Fatalf("expected the reply to %s (id %d), got %s", r.Method, r.ID, m["_data"])
+			}
+			return r.response(m), subjects
+		case <-deadline:
+			c.s.t.Fatalf("%s: no reply (requests so far: %v)", r.Method, subjects)
+			return nil, nil
+		}
+	}
+}
+
 // GetResponses returns the replies to requests of one client that may be
 // answered in any order; they must be its next len(reqs) messages. The
 // replies are in the order of reqs.
