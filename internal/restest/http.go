@@ -262,24 +262,36 @@ func (s *Session) Curl(args ...string) *HTTPRequest {
 // the subjects of the requests received, in order.
 func (r *HTTPRequest) GetResponseServing(replies map[string]string) (*HTTPResponse, []string) {
 	r.s.t.Helper()
+	resp, subjects, ok := serveUntil(r.s, replies, r.ch)
+	if !ok {
+		r.s.t.Fatalf("%s %s: no response (requests so far: %v)", r.Method, r.Path, subjects)
+	}
+	if resp.StatusCode < 0 {
+		r.s.t.Fatalf("%s %s: %s", r.Method, r.Path, resp.Body)
+	}
+	resp.t, resp.req = r.s.t, r
+	return resp, subjects
+}
+
+// serveUntil answers the gateway's requests from replies (subject to raw
+// reply; a subject not in replies gets no reply) until a value arrives on
+// ch, and returns it with the subjects of the requests received, in order;
+// false if none came within 3×Timeout.
+func serveUntil[T any](s *Session, replies map[string]string, ch <-chan T) (T, []string, bool) {
 	var subjects []string
 	deadline := time.After(3 * Timeout)
 	for {
 		select {
-		case req := <-r.s.reqs:
+		case req := <-s.reqs:
 			subjects = append(subjects, req.Subject)
 			if reply, ok := replies[req.Subject]; ok {
 				req.Respond(reply)
 			}
-		case resp := <-r.ch:
-			if resp.StatusCode < 0 {
-				r.s.t.Fatalf("%s %s: %s", r.Method, r.Path, resp.Body)
-			}
-			resp.t, resp.req = r.s.t, r
-			return resp, subjects
+		case v := <-ch:
+			return v, subjects, true
 		case <-deadline:
-			r.s.t.Fatalf("%s %s: no response (requests so far: %v)", r.Method, r.Path, subjects)
-			return nil, nil
+			var zero T
+			return zero, subjects, false
 		}
 	}
 }

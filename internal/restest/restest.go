@@ -691,7 +691,12 @@ type ClientRequest struct {
 // GetResponse returns the reply to the request; it must be the next message.
 func (r *ClientRequest) GetResponse() *ClientResponse {
 	r.c.s.t.Helper()
-	m := r.c.next()
+	return r.reply(r.c.next())
+}
+
+// reply checks that m is the reply to r and makes its ClientResponse.
+func (r *ClientRequest) reply(m map[string]any) *ClientResponse {
+	r.c.s.t.Helper()
 	id, ok := m["id"].(float64)
 	if !ok || uint64(id) != r.ID {
 		r.c.s.t.Fatalf("expected the reply to %s (id %d), got %s", r.Method, r.ID, m["_data"])
@@ -704,28 +709,12 @@ func (r *ClientRequest) GetResponse() *ClientResponse {
 // HTTPRequest.GetResponseServing does. It returns the reply and the
 // subjects of the requests received, in order.
 func (r *ClientRequest) GetResponseServing(replies map[string]string) (*ClientResponse, []string) {
-	c := r.c
-	c.s.t.Helper()
-	var subjects []string
-	deadline := time.After(3 * Timeout)
-	for {
-		select {
-		case req := <-c.s.reqs:
-			subjects = append(subjects, req.Subject)
-			if reply, ok := replies[req.Subject]; ok {
-				req.Respond(reply)
-			}
-		case m := <-c.msgs:
-			id, ok := m["id"].(float64)
-			if !ok || uint64(id) != r.ID {
-				c.s.t.Fatalf("expected the reply to %s (id %d), got %s", r.Method, r.ID, m["_data"])
-			}
-			return r.response(m), subjects
-		case <-deadline:
-			c.s.t.Fatalf("%s: no reply (requests so far: %v)", r.Method, subjects)
-			return nil, nil
-		}
+	r.c.s.t.Helper()
+	m, subjects, ok := serveUntil(r.c.s, replies, r.c.msgs)
+	if !ok {
+		r.c.s.t.Fatalf("%s: no reply (requests so far: %v)", r.Method, subjects)
 	}
+	return r.reply(m), subjects
 }
 
 // GetResponses returns the replies to requests of one client that may be
