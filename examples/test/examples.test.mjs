@@ -104,6 +104,14 @@ describe('edit-text', () => {
     await waitText(a, '#info', 'from another window');
     await waitText(b, '#info', 'from this window');
 
+    // As fast as keys go: several change events reach the page together,
+    // and resclient hands them to the page after the model took them all.
+    await b.locator('#text').pressSequentially(' at speed');
+    await waitValue(a, '#text', 'Written in window A, and in B at speed');
+    await waitValue(b, '#text', 'Written in window A, and in B at speed');
+    await waitText(b, '#info', '38 characters · last change from this window');
+    await waitText(a, '#info', '38 characters · last change from another window');
+
     await screenshot(a, 'edit-text');
     check(a);
     check(b);

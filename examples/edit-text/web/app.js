@@ -7,7 +7,8 @@ const error = document.getElementById('error');
 
 let model = null;
 let inflight = 0; // set calls sent and not yet answered
-const sent = new Set(); // texts this page sent whose change event has not come back
+const sent = []; // texts this page sent whose change event has not come back, oldest first
+let shown = null; // the model text the page last took a change event for
 let remote = false; // another window changed the text while this one was typing
 
 // While this page's own set calls are on their way, the text field is
@@ -30,8 +31,8 @@ function countText() {
 
 area.addEventListener('input', () => {
   const message = area.value;
-  sent.add(message);
-  if (sent.size > 100) sent.delete(sent.values().next().value);
+  sent.push(message);
+  if (sent.length > 100) sent.shift();
   inflight++;
   client.call('text.shared', 'set', { message })
     .then(() => show(error, 'error', ''))
@@ -51,12 +52,22 @@ area.addEventListener('input', () => {
 
 client.get('text.shared').then(m => {
   model = m;
+  shown = m.message;
   area.value = m.message;
   area.disabled = false;
   info.textContent = `${countText()} · edits from any window show up here at once.`;
   log('Got text.shared');
+  // resclient calls change handlers on a later task, with the model as it
+  // is by then: events that arrive together (a socket read may hold
+  // several) all find the model at the newest text. The first handler takes
+  // that text; the others have nothing new to show. A text this page sent
+  // is its own, and whatever it sent before that has been overtaken.
   m.on('change', () => {
-    const mine = sent.delete(m.message);
+    if (m.message === shown) return;
+    shown = m.message;
+    const i = sent.indexOf(m.message);
+    const mine = i >= 0;
+    if (mine) sent.splice(0, i + 1);
     info.textContent = `${countText()} · last change ${mine ? 'from this window' : 'from another window'} at ${new Date().toLocaleTimeString([], { hour12: false })}`;
     log(`change event: message = ${JSON.stringify(m.message.length > 60 ? m.message.slice(0, 57) + '…' : m.message)}${mine ? '' : ' (another window)'}`);
     if (inflight === 0) render();
