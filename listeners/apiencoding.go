@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 
@@ -84,8 +83,6 @@ type resourceWriter struct {
 	b []byte
 	// path holds the RIDs of the resources being written, outermost first.
 	path []string
-	// keyBuf is a model's key slice kept for the next model.
-	keyBuf []string
 }
 
 func (w *resourceWriter) onPath(rid string) bool {
@@ -143,37 +140,18 @@ func (w *resourceWriter) resource(r resproto.Resource, ref bool) {
 		if wrap {
 			w.b = append(w.b, `,"model":`...)
 		}
-		vals := r.ModelValues()
-		keys := w.keys(len(vals))
-		for k := range vals {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
 		w.b = append(w.b, '{')
-		for i, k := range keys {
+		for i, f := range r.ModelValues() {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			w.b = resproto.AppendJSONString(w.b, k)
+			w.b = resproto.AppendJSONString(w.b, f.Key)
 			w.b = append(w.b, ':')
-			w.value(r, vals[k])
+			w.value(r, f.Value)
 		}
 		w.b = append(w.b, '}')
-		w.keyBuf = keys[:0]
 	}
 	w.path = w.path[:len(w.path)-1]
-}
-
-// keys returns an empty slice with room for n keys, reusing the one the
-// last model written used (a model's keys are done with before the next
-// model at the same depth starts; a nested one takes its own).
-func (w *resourceWriter) keys(n int) []string {
-	k := w.keyBuf
-	w.keyBuf = nil
-	if cap(k) < n {
-		k = make([]string, 0, n)
-	}
-	return k
 }
 
 func (w *resourceWriter) value(r resproto.Resource, v resproto.Value) {

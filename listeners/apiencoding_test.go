@@ -15,13 +15,20 @@ type testResource struct {
 	model map[string]resproto.Value
 	coll  []resproto.Value
 	refs  map[string]*testResource
+
+	fields resproto.Fields // model sorted, on first use
 }
 
-func (r *testResource) RID() string                            { return r.rid }
-func (r *testResource) Err() error                             { return r.err }
-func (r *testResource) IsCollection() bool                     { return r.model == nil }
-func (r *testResource) ModelValues() map[string]resproto.Value { return r.model }
-func (r *testResource) CollectionValues() []resproto.Value     { return r.coll }
+func (r *testResource) RID() string        { return r.rid }
+func (r *testResource) Err() error         { return r.err }
+func (r *testResource) IsCollection() bool { return r.model == nil }
+func (r *testResource) ModelValues() resproto.Fields {
+	if r.fields == nil {
+		r.fields = resproto.FieldsOf(r.model)
+	}
+	return r.fields
+}
+func (r *testResource) CollectionValues() []resproto.Value { return r.coll }
 func (r *testResource) Ref(rid string) resproto.Resource {
 	if ref := r.refs[rid]; ref != nil {
 		return ref

@@ -88,9 +88,10 @@ func BenchmarkEventMessage(b *testing.B) {
 		"t":    {Type: ValuePrimitive, Raw: json.RawMessage(`1764000000000000000`)},
 		"name": {Type: ValuePrimitive, Raw: json.RawMessage(`"bench"`)},
 	}
+	fields := FieldsOf(changed)
 	b.ReportAllocs()
 	for b.Loop() {
-		eventMessage(benchModelResource, "change", changeEventData{Values: encodeValueMap(changed, false)})
+		eventMessage(benchModelResource, "change", changeEventData{Values: encodeFields(fields, false)})
 	}
 }
 

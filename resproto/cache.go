@@ -53,8 +53,8 @@ type resourceEvent struct {
 
 	Idx       int
 	Value     Value
-	Changed   map[string]Value
-	OldValues map[string]Value
+	Changed   Fields
+	OldValues Fields
 
 	// plain is set on an event whose delivery to a subscription only sends
 	// it (plainDelivery), so that it may be delivered on the cache's
@@ -73,11 +73,11 @@ type resourceEvent struct {
 func (ev *resourceEvent) plainDelivery() bool {
 	switch ev.Event {
 	case "change":
-		for k, v := range ev.Changed {
-			if v.Type == ValueReference {
+		for _, f := range ev.Changed {
+			if f.Value.Type == ValueReference {
 				return false
 			}
-			if ov, ok := ev.OldValues[k]; ok && ov.Type == ValueReference {
+			if ov, ok := ev.OldValues.Get(f.Key); ok && ov.Type == ValueReference {
 				return false
 			}
 		}
@@ -427,27 +427,30 @@ func (r *resource) applyChange(ev *resourceEvent) bool {
 		props = ce.Values
 	}
 	old := r.model.Values
-	m := make(map[string]Value, len(old)+len(props))
-	for k, v := range old {
-		m[k] = v
-	}
+	// Drop what changes nothing: deleting a property the model does not
+	// have, setting one to the value it has.
 	for k, v := range props {
-		if v.Type == ValueDelete {
-			if _, ok := m[k]; ok {
-				delete(m, k)
-			} else {
-				delete(props, k)
-			}
-		} else if ov, ok := m[k]; ok && ov.Equal(v) {
+		ov, ok := old.Get(k)
+		if (v.Type == ValueDelete && !ok) || (v.Type != ValueDelete && ok && ov.Equal(v)) {
 			delete(props, k)
-		} else {
-			m[k] = v
 		}
 	}
 	if len(props) == 0 {
 		return false
 	}
-	ev.Changed = props
+	m := make(Fields, 0, len(old)+len(props))
+	for _, f := range old {
+		if _, ok := props[f.Key]; !ok {
+			m = append(m, f)
+		}
+	}
+	for k, v := range props {
+		if v.Type != ValueDelete {
+			m = append(m, Field{k, v})
+		}
+	}
+	m = sortFields(m)
+	ev.Changed = FieldsOf(props)
 	ev.OldValues = old
 	ev.Update = true
 	r.model = &Model{Values: m}
@@ -575,21 +578,21 @@ func (r *resource) handleResetResponse(data []byte, err error) {
 
 // applySnapshot diffs a fresh copy of the resource against the cached one
 // and applies the difference as ordinary events.
-func (r *resource) applySnapshot(model map[string]Value, collection []Value) {
+func (r *resource) applySnapshot(model Fields, collection []Value) {
 	switch r.state {
 	case rsModel:
 		if model == nil {
 			return
 		}
 		props := make(map[string]Value)
-		for k, v := range model {
-			if ov, ok := r.model.Values[k]; !ok || !ov.Equal(v) {
-				props[k] = v
+		for _, f := range model {
+			if ov, ok := r.model.Values.Get(f.Key); !ok || !ov.Equal(f.Value) {
+				props[f.Key] = f.Value
 			}
 		}
-		for k := range r.model.Values {
-			if _, ok := model[k]; !ok {
-				props[k] = deleteValue
+		for _, f := range r.model.Values {
+			if _, ok := model.Get(f.Key); !ok {
+				props[f.Key] = deleteValue
 			}
 		}
 		if len(props) == 0 {

@@ -224,9 +224,9 @@ func legacyNewRID(result json.RawMessage) (string, error) {
 }
 
 type getResult struct {
-	Model      map[string]Value `json:"model"`
-	Collection []Value          `json:"collection"`
-	Query      string           `json:"query"`
+	Model      Fields  `json:"model"`
+	Collection []Value `json:"collection"`
+	Query      string  `json:"query"`
 }
 
 func decodeGetResponse(payload []byte) (*getResult, error) {
@@ -259,14 +259,14 @@ func decodeGetResponse(payload []byte) (*getResult, error) {
 
 // checkResourceValues asserts a model or collection (exactly one, when
 // required) holding only proper values.
-func checkResourceValues(model map[string]Value, collection []Value, required bool) error {
+func checkResourceValues(model Fields, collection []Value, required bool) error {
 	switch {
 	case model != nil:
 		if collection != nil {
 			return errInvalidResponse
 		}
-		for _, v := range model {
-			if !v.IsProper() {
+		for _, f := range model {
+			if !f.Value.IsProper() {
 				return errInvalidResponse
 			}
 		}
@@ -287,8 +287,8 @@ type queryEventResult struct {
 		Event string          `json:"event"`
 		Data  json.RawMessage `json:"data"`
 	} `json:"events"`
-	Model      map[string]Value `json:"model"`
-	Collection []Value          `json:"collection"`
+	Model      Fields  `json:"model"`
+	Collection []Value `json:"collection"`
 }
 
 func decodeQueryEventResponse(payload []byte) (*queryEventResult, error) {

@@ -411,18 +411,19 @@ func fastGetResponse(payload []byte) (*getResult, bool) {
 				if v[0] != '{' {
 					return false
 				}
-				// Sized up front: a map grown to a model's tens of
-				// fields leaves a garbage table at each doubling.
-				m := make(map[string]Value, countFields(v))
-				res.Model = m
-				return forEachField(v, func(k, v []byte) bool {
+				// Sized up front: a slice grown to a model's tens of
+				// fields leaves garbage at each doubling.
+				m := make(Fields, 0, countFields(v))
+				ok := forEachField(v, func(k, v []byte) bool {
 					var val Value
 					if val.UnmarshalJSON(v) != nil {
 						return false
 					}
-					m[string(k)] = val
+					m = append(m, Field{string(k), val})
 					return true
 				})
+				res.Model = sortFields(m)
+				return ok
 			case 1:
 				if v[0] != '[' {
 					return false

@@ -255,7 +255,7 @@ func FuzzValueUnmarshal(f *testing.F) {
 			t.Fatalf("%q: re-decoding %q gives %+v (%v), want %+v", data, raw, w, err, v)
 		}
 		// Models and collections holding it encode to valid JSON.
-		m := &Model{Values: map[string]Value{"k": v, "<\u2028\"": v}}
+		m := &Model{Values: FieldsOf(map[string]Value{"k": v, "<\u2028\"": v})}
 		c := &Collection{Values: []Value{v, v}}
 		mj, _ := m.MarshalJSON()
 		cj, _ := c.MarshalJSON()
@@ -308,8 +308,11 @@ func FuzzDecodeServiceResponses(f *testing.F) {
 			if (gr.Model == nil) == (gr.Collection == nil) {
 				t.Fatalf("get response %q: model %v and collection %v", data, gr.Model, gr.Collection)
 			}
-			for _, v := range gr.Model {
-				checkProperValue(t, data, v)
+			for i, f := range gr.Model {
+				checkProperValue(t, data, f.Value)
+				if i > 0 && gr.Model[i-1].Key >= f.Key {
+					t.Fatalf("get response %q: model keys %q, %q out of order or twice", data, gr.Model[i-1].Key, f.Key)
+				}
 			}
 			for _, v := range gr.Collection {
 				checkProperValue(t, data, v)
@@ -353,8 +356,8 @@ func FuzzDecodeServiceResponses(f *testing.F) {
 			if qr.Events != nil && (qr.Model != nil || qr.Collection != nil) {
 				t.Fatalf("query response %q: events and a resource", data)
 			}
-			for _, v := range qr.Model {
-				checkProperValue(t, data, v)
+			for _, f := range qr.Model {
+				checkProperValue(t, data, f.Value)
 			}
 			for _, v := range qr.Collection {
 				checkProperValue(t, data, v)

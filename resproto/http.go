@@ -20,8 +20,8 @@ type Resource interface {
 	Err() error
 	// IsCollection reports whether the resource is a collection.
 	IsCollection() bool
-	// ModelValues returns a model's values.
-	ModelValues() map[string]Value
+	// ModelValues returns a model's values, sorted by key.
+	ModelValues() Fields
 	// CollectionValues returns a collection's values.
 	CollectionValues() []Value
 	// Ref returns the referenced resource rid; nil for a soft reference or
@@ -29,11 +29,11 @@ type Resource interface {
 	Ref(rid string) Resource
 }
 
-func (s *subscription) RID() string                   { return s.rid }
-func (s *subscription) Err() error                    { return s.error() }
-func (s *subscription) IsCollection() bool            { return s.typ == rsCollection }
-func (s *subscription) ModelValues() map[string]Value { return s.model.Values }
-func (s *subscription) CollectionValues() []Value     { return s.coll.Values }
+func (s *subscription) RID() string               { return s.rid }
+func (s *subscription) Err() error                { return s.error() }
+func (s *subscription) IsCollection() bool        { return s.typ == rsCollection }
+func (s *subscription) ModelValues() Fields       { return s.model.Values }
+func (s *subscription) CollectionValues() []Value { return s.coll.Values }
 
 // Ref implements Resource.
 func (s *subscription) Ref(rid string) Resource {
@@ -250,8 +250,8 @@ func (c *Conn) cachedResource(rid string) Resource {
 			return true
 		}
 		if typ == rsModel {
-			for _, v := range m.Values {
-				if !follow(v) {
+			for _, f := range m.Values {
+				if !follow(f.Value) {
 					return nil
 				}
 			}
@@ -280,11 +280,11 @@ type cacheSnapshot struct {
 	refs  map[string]*cacheSnapshot
 }
 
-func (r *cacheSnapshot) RID() string                   { return r.rid }
-func (r *cacheSnapshot) Err() error                    { return nil }
-func (r *cacheSnapshot) IsCollection() bool            { return r.typ == rsCollection }
-func (r *cacheSnapshot) ModelValues() map[string]Value { return r.model.Values }
-func (r *cacheSnapshot) CollectionValues() []Value     { return r.coll.Values }
+func (r *cacheSnapshot) RID() string               { return r.rid }
+func (r *cacheSnapshot) Err() error                { return nil }
+func (r *cacheSnapshot) IsCollection() bool        { return r.typ == rsCollection }
+func (r *cacheSnapshot) ModelValues() Fields       { return r.model.Values }
+func (r *cacheSnapshot) CollectionValues() []Value { return r.coll.Values }
 
 // Ref implements Resource.
 func (r *cacheSnapshot) Ref(rid string) Resource {

@@ -147,11 +147,11 @@ func TestPlainDelivery(t *testing.T) {
 		ev    *resourceEvent
 		plain bool
 	}{
-		{"change of values", &resourceEvent{Event: "change", Changed: map[string]Value{"a": str}, OldValues: map[string]Value{"a": str}}, true},
-		{"change to a reference", &resourceEvent{Event: "change", Changed: map[string]Value{"a": ref}}, false},
-		{"change from a reference", &resourceEvent{Event: "change", Changed: map[string]Value{"a": str}, OldValues: map[string]Value{"a": ref}}, false},
-		{"change beside an unchanged reference", &resourceEvent{Event: "change", Changed: map[string]Value{"a": str}, OldValues: map[string]Value{"a": str, "b": ref}}, true},
-		{"change to a soft reference", &resourceEvent{Event: "change", Changed: map[string]Value{"a": {Type: ValueSoftReference, RID: "test.other"}}}, true},
+		{"change of values", &resourceEvent{Event: "change", Changed: FieldsOf(map[string]Value{"a": str}), OldValues: FieldsOf(map[string]Value{"a": str})}, true},
+		{"change to a reference", &resourceEvent{Event: "change", Changed: FieldsOf(map[string]Value{"a": ref})}, false},
+		{"change from a reference", &resourceEvent{Event: "change", Changed: FieldsOf(map[string]Value{"a": str}), OldValues: FieldsOf(map[string]Value{"a": ref})}, false},
+		{"change beside an unchanged reference", &resourceEvent{Event: "change", Changed: FieldsOf(map[string]Value{"a": str}), OldValues: FieldsOf(map[string]Value{"a": str, "b": ref})}, true},
+		{"change to a soft reference", &resourceEvent{Event: "change", Changed: FieldsOf(map[string]Value{"a": {Type: ValueSoftReference, RID: "test.other"}})}, true},
 		{"add of a value", &resourceEvent{Event: "add", Value: str}, true},
 		{"add of a reference", &resourceEvent{Event: "add", Value: ref}, false},
 		{"remove of a value", &resourceEvent{Event: "remove", Value: str}, true},

@@ -120,8 +120,8 @@ func (s *subscription) onLoaded(r *resource, err error) {
 	switch typ {
 	case rsModel:
 		s.model, s.version = m, version
-		for _, v := range m.Values {
-			if !addRef(v) {
+		for _, f := range m.Values {
+			if !addRef(f.Value) {
 				break
 			}
 		}
@@ -441,7 +441,8 @@ func (s *subscription) processModelEvent(ev *resourceEvent) {
 	case "change":
 		var subs []*subscription
 		unsent := false
-		for _, v := range ev.Changed {
+		for _, f := range ev.Changed {
+			v := f.Value
 			if v.Type != ValueReference {
 				continue
 			}
@@ -453,8 +454,8 @@ func (s *subscription) processModelEvent(ev *resourceEvent) {
 			unsent = unsent || !sub.isSent()
 			subs = append(subs, sub)
 		}
-		for k := range ev.Changed {
-			if ov, ok := ev.OldValues[k]; ok && ov.Type == ValueReference {
+		for _, f := range ev.Changed {
+			if ov, ok := ev.OldValues.Get(f.Key); ok && ov.Type == ValueReference {
 				s.removeReference(ov.RID)
 			}
 		}
@@ -463,7 +464,7 @@ func (s *subscription) processModelEvent(ev *resourceEvent) {
 				sub.indirectsent++
 			}
 			s.sendShared(ev, func(legacy bool) any {
-				return changeEventData{Values: encodeValueMap(ev.Changed, legacy)}
+				return changeEventData{Values: encodeFields(ev.Changed, legacy)}
 			})
 			return
 		}
@@ -483,7 +484,7 @@ func (s *subscription) processModelEvent(ev *resourceEvent) {
 					sub.populate(r, true)
 				}
 				legacy := s.c.protocol < versionSoftRefs
-				s.c.send(eventMessage(s.rid, ev.Event, changeEventData{Values: encodeValueMap(ev.Changed, legacy), resourceSet: r}))
+				s.c.send(eventMessage(s.rid, ev.Event, changeEventData{Values: encodeFields(ev.Changed, legacy), resourceSet: r}))
 				for _, sub := range subs {
 					sub.release()
 				}

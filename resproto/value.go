@@ -3,7 +3,8 @@ package resproto
 import (
 	"bytes"
 	"encoding/json"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -154,10 +155,99 @@ func compactJSON(data []byte) json.RawMessage {
 	return buf.Bytes()
 }
 
+// Field is one property of a model.
+type Field struct {
+	Key   string
+	Value Value
+}
+
+// Fields are a model's properties sorted by key, each key once. A sorted
+// slice rather than a map: a cache holds a model per resource for as long
+// as it is subscribed, and a map's table costs about 570 bytes even for a
+// one-field model (eight 64-byte slots), where the slice costs 64 bytes a
+// field; encoders also read the properties in key order without sorting.
+type Fields []Field
+
+// Get returns the value of the property key, if the model has it.
+func (f Fields) Get(key string) (Value, bool) {
+	i, ok := f.search(key)
+	if !ok {
+		return Value{}, false
+	}
+	return f[i].Value, true
+}
+
+// search returns where key is in f, or would be inserted.
+func (f Fields) search(key string) (int, bool) {
+	lo, hi := 0, len(f)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if f[m].Key < key {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(f) && f[lo].Key == key
+}
+
+// UnmarshalJSON decodes a JSON object of RES values; null leaves f as it
+// is (nil: no model).
+func (f *Fields) UnmarshalJSON(data []byte) error {
+	if isJSONNull(data) {
+		return nil
+	}
+	var m map[string]Value
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*f = FieldsOf(m)
+	return nil
+}
+
+// FieldsOf returns the properties of m sorted by key; nil for a nil map.
+func FieldsOf(m map[string]Value) Fields {
+	if m == nil {
+		return nil
+	}
+	f := make(Fields, 0, len(m))
+	for k, v := range m {
+		f = append(f, Field{k, v})
+	}
+	slices.SortFunc(f, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
+	return f
+}
+
+// sortFields sorts properties appended in any order by key, keeping the
+// last of any key given more than once (as a JSON decoder does), and
+// returns the result.
+func sortFields(f Fields) Fields {
+	sorted := true
+	for i := 1; i < len(f); i++ {
+		if f[i-1].Key >= f[i].Key {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return f
+	}
+	slices.SortStableFunc(f, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
+	out := f[:0]
+	for i := range f {
+		if i+1 < len(f) && f[i+1].Key == f[i].Key {
+			continue
+		}
+		out = append(out, f[i])
+	}
+	clear(f[len(out):])
+	return out
+}
+
 // Model is an immutable snapshot of a model's values. Its JSON is encoded
 // once, on first use, and shared by every client.
 type Model struct {
-	Values map[string]Value
+	Values Fields
 
 	once, legacyOnce sync.Once
 	json, legacyJSON []byte
@@ -165,36 +255,33 @@ type Model struct {
 
 // MarshalJSON returns the model as a JSON object with sorted keys.
 func (m *Model) MarshalJSON() ([]byte, error) {
-	m.once.Do(func() { m.json = encodeValueMap(m.Values, false) })
+	m.once.Do(func() { m.json = encodeFields(m.Values, false) })
 	return m.json, nil
 }
 
 // legacy returns the model encoded for clients older than protocol 1.2.1.
 func (m *Model) legacy() json.RawMessage {
-	m.legacyOnce.Do(func() { m.legacyJSON = encodeValueMap(m.Values, true) })
+	m.legacyOnce.Do(func() { m.legacyJSON = encodeFields(m.Values, true) })
 	return m.legacyJSON
 }
 
-func encodeValueMap(values map[string]Value, legacy bool) []byte {
-	keys := make([]string, 0, len(values))
+func encodeFields(fields Fields, legacy bool) []byte {
 	size := 2
-	for k, v := range values {
-		keys = append(keys, k)
-		size += len(k) + len(v.Raw) + 4
+	for _, f := range fields {
+		size += len(f.Key) + len(f.Value.Raw) + 4
 	}
-	sort.Strings(keys)
 	buf := make([]byte, 0, size)
 	buf = append(buf, '{')
-	for i, k := range keys {
+	for i, f := range fields {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = AppendJSONString(buf, k)
+		buf = AppendJSONString(buf, f.Key)
 		buf = append(buf, ':')
 		if legacy {
-			buf = append(buf, values[k].legacyRaw()...)
+			buf = append(buf, f.Value.legacyRaw()...)
 		} else {
-			buf = append(buf, values[k].Raw...)
+			buf = append(buf, f.Value.Raw...)
 		}
 	}
 	return append(buf, '}')

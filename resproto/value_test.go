@@ -3,6 +3,7 @@ package resproto
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"testing/quick"
 )
@@ -183,7 +184,7 @@ func TestValue_Equal(t *testing.T) {
 }
 
 func TestModel_MarshalJSON(t *testing.T) {
-	var m map[string]Value
+	var m Fields
 	data := `{"z":1,"a":{"rid":"test.model","soft":true},"m":{"data":{"x":[1, 2]}},"<&>":"\u2028","ä":{"data":"p"},"":null,"q\"":{"rid":"b"}}`
 	if err := json.Unmarshal([]byte(data), &m); err != nil {
 		t.Fatal(err)
@@ -274,5 +275,71 @@ func TestIsLegacyChangeEvent(t *testing.T) {
 		if got := isLegacyChangeEvent(json.RawMessage(l.payload)); got != l.legacy {
 			t.Errorf("isLegacyChangeEvent(%s) = %v, want %v", l.payload, got, l.legacy)
 		}
+	}
+}
+
+// TestFields: a model's properties are kept sorted by key, each once, the
+// last given winning as with a JSON object decoded into a map, and looked
+// up by key.
+func TestFields(t *testing.T) {
+	v := func(raw string) Value { return Value{Type: ValuePrimitive, Raw: json.RawMessage(raw)} }
+	for _, tt := range []struct {
+		name string
+		in   Fields
+		want string // keys=raw, in order
+	}{
+		{"empty", Fields{}, ""},
+		{"one", Fields{{"a", v("1")}}, "a=1"},
+		{"sorted", Fields{{"a", v("1")}, {"b", v("2")}, {"c", v("3")}}, "a=1 b=2 c=3"},
+		{"reversed", Fields{{"c", v("3")}, {"b", v("2")}, {"a", v("1")}}, "a=1 b=2 c=3"},
+		{"twice, last wins", Fields{{"a", v("1")}, {"a", v("2")}}, "a=2"},
+		{"twice among others", Fields{{"c", v("1")}, {"a", v("2")}, {"c", v("3")}, {"b", v("4")}, {"a", v("5")}, {"c", v("6")}}, "a=5 b=4 c=6"},
+		{"byte order", Fields{{"ä", v("1")}, {"Z", v("2")}, {"a", v("3")}, {"", v("4")}}, "=4 Z=2 a=3 ä=1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := sortFields(append(Fields(nil), tt.in...))
+			var parts []string
+			for _, f := range got {
+				parts = append(parts, f.Key+"="+string(f.Value.Raw))
+			}
+			if s := strings.Join(parts, " "); s != tt.want {
+				t.Fatalf("sorted to %q, want %q", s, tt.want)
+			}
+			for _, f := range got {
+				if w, ok := got.Get(f.Key); !ok || string(w.Raw) != string(f.Value.Raw) {
+					t.Errorf("Get(%q) = %s, %v", f.Key, w.Raw, ok)
+				}
+				if _, ok := got.Get(f.Key + "\x00"); ok {
+					t.Errorf("Get(%q) found a key the model does not have", f.Key+"\x00")
+				}
+			}
+			if _, ok := got.Get("missing"); ok {
+				t.Error(`Get("missing") found it`)
+			}
+		})
+	}
+}
+
+// TestFields_UnmarshalJSON: null is no model, {} an empty one, and an
+// object decodes to its properties sorted, as encoding/json's map would.
+func TestFields_UnmarshalJSON(t *testing.T) {
+	var nullModel Fields
+	if err := json.Unmarshal([]byte(`null`), &nullModel); err != nil || nullModel != nil {
+		t.Fatalf("null: %v, %v", nullModel, err)
+	}
+	var empty Fields
+	if err := json.Unmarshal([]byte(`{}`), &empty); err != nil || empty == nil || len(empty) != 0 {
+		t.Fatalf("{}: %#v, %v", empty, err)
+	}
+	var m Fields
+	if err := json.Unmarshal([]byte(`{"b":{"rid":"x.y"},"a":1,"b":2}`), &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != 2 || m[0].Key != "a" || string(m[0].Value.Raw) != "1" || m[1].Key != "b" || string(m[1].Value.Raw) != "2" || m[1].Value.Type != ValuePrimitive {
+		t.Fatalf("got %+v", m)
+	}
+	var bad Fields
+	if err := json.Unmarshal([]byte(`{"a":{"x":1}}`), &bad); err == nil {
+		t.Fatal("a nested object decoded as a property")
 	}
 }
