@@ -2,6 +2,7 @@ package resproto
 
 import (
 	"encoding/json"
+	"iter"
 	"log/slog"
 	"slices"
 	"sync"
@@ -111,7 +112,7 @@ type resource struct {
 	e         *eventSub
 	q         string
 	state     resourceState
-	subs      map[subscriber]struct{}
+	subs      subscriberSet
 	resetting bool
 	links     []string
 	version   uint
@@ -119,6 +120,73 @@ type resource struct {
 	model      *Model
 	collection *Collection
 	err        error
+}
+
+// subscriberSet is a resource's subscribers. Most cached resources have
+// one (each of a subscribe storm's, a client's own), and a map costs about
+// 200 bytes even for one entry, so the first is held inline and a map made
+// only for a second.
+type subscriberSet struct {
+	one  subscriber
+	many map[subscriber]struct{}
+}
+
+// add adds s, if not there already.
+func (ss *subscriberSet) add(s subscriber) {
+	switch {
+	case ss.many != nil:
+		ss.many[s] = struct{}{}
+	case ss.one == nil:
+		ss.one = s
+	case ss.one != s:
+		ss.many = map[subscriber]struct{}{ss.one: {}, s: {}}
+		ss.one = nil
+	}
+}
+
+// remove removes s and reports whether it was there.
+func (ss *subscriberSet) remove(s subscriber) bool {
+	if ss.many != nil {
+		if _, ok := ss.many[s]; !ok {
+			return false
+		}
+		delete(ss.many, s)
+		return true
+	}
+	if ss.one == nil || ss.one != s {
+		return false
+	}
+	ss.one = nil
+	return true
+}
+
+// len returns the number of subscribers.
+func (ss *subscriberSet) len() int {
+	if ss.many != nil {
+		return len(ss.many)
+	}
+	if ss.one != nil {
+		return 1
+	}
+	return 0
+}
+
+// all yields every subscriber, in no particular order. As with a map, one
+// added or removed while it runs may or may not be yielded.
+func (ss subscriberSet) all() iter.Seq[subscriber] {
+	return func(yield func(subscriber) bool) {
+		if ss.many == nil {
+			if ss.one != nil {
+				yield(ss.one)
+			}
+			return
+		}
+		for s := range ss.many {
+			if !yield(s) {
+				return
+			}
+		}
+	}
 }
 
 // snapshot returns the resource's current data and version.
@@ -131,11 +199,10 @@ func (r *resource) snapshot() (typ resourceState, m *Model, c *Collection, versi
 // unsubscribe removes a subscriber. Called by connections.
 func (r *resource) unsubscribe(s subscriber) {
 	r.e.enqueue(func() {
-		if _, ok := r.subs[s]; !ok {
+		if !r.subs.remove(s) {
 			return
 		}
-		delete(r.subs, s)
-		if r.q != "" && len(r.subs) == 0 {
+		if r.q != "" && r.subs.len() == 0 {
 			r.unregister()
 		}
 		r.e.c.removeCount(r.e, 1)
@@ -231,7 +298,7 @@ func (e *eventSub) run() {
 func (e *eventSub) getResource(q string) *resource {
 	if q == "" {
 		if e.base == nil {
-			e.base = &resource{e: e, subs: make(map[subscriber]struct{})}
+			e.base = &resource{e: e}
 		}
 		return e.base
 	}
@@ -244,7 +311,7 @@ func (e *eventSub) getResource(q string) *resource {
 	if e.queries == nil {
 		e.queries = make(map[string]*resource)
 	}
-	r := &resource{e: e, q: q, subs: make(map[subscriber]struct{})}
+	r := &resource{e: e, q: q}
 	e.queries[q] = r
 	return r
 }
@@ -253,7 +320,7 @@ func (e *eventSub) addSubscriber(s subscriber, t *throttle) {
 	r := e.getResource(s.query())
 	switch r.state {
 	case rsNew:
-		r.subs[s] = struct{}{}
+		r.subs.add(s)
 		r.state = rsRequested
 		subject := "get." + e.name
 		payload := encodeGetRequest(r.q)
@@ -264,12 +331,12 @@ func (e *eventSub) addSubscriber(s subscriber, t *throttle) {
 			})
 		})
 	case rsRequested:
-		r.subs[s] = struct{}{}
+		r.subs.add(s)
 	case rsError:
 		e.c.removeCount(e, 1)
 		s.loaded(nil, r.err)
 	default:
-		r.subs[s] = struct{}{}
+		r.subs.add(s)
 		s.loaded(r, nil)
 	}
 }
@@ -312,10 +379,10 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 		r.state = rsError
 		r.err = err
 		subs := r.subs
-		r.subs = nil
+		r.subs = subscriberSet{}
 		r.unregister()
-		e.c.removeCount(e, len(subs))
-		for s := range subs {
+		e.c.removeCount(e, subs.len())
+		for s := range subs.all() {
 			s.loaded(nil, err)
 		}
 		return
@@ -336,8 +403,8 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 			delete(e.queries, r.q)
 		}
 		nr.links = append(nr.links, r.q)
-		for s := range r.subs {
-			nr.subs[s] = struct{}{}
+		for s := range r.subs.all() {
+			nr.subs.add(s)
 		}
 	}
 	load := r.subs
@@ -354,7 +421,7 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 		// is in flight, are served now too.
 		load = nr.subs
 	}
-	for s := range load {
+	for s := range load.all() {
 		s.loaded(nr, nil)
 	}
 }
@@ -384,13 +451,13 @@ func (r *resource) handleEvent(ev *resourceEvent) {
 		}
 		return
 	case "reaccess":
-		for s := range r.subs {
+		for s := range r.subs.all() {
 			s.reaccess(nil)
 		}
 		return
 	}
 	ev.plain = ev.plainDelivery()
-	for s := range r.subs {
+	for s := range r.subs.all() {
 		s.event(ev)
 	}
 }
@@ -519,10 +586,10 @@ func (r *resource) applyRemove(ev *resourceEvent) bool {
 
 func (r *resource) applyDelete(ev *resourceEvent) {
 	subs := r.subs
-	r.subs = nil
+	r.subs = subscriberSet{}
 	r.unregister()
-	r.e.c.removeCount(r.e, len(subs))
-	for s := range subs {
+	r.e.c.removeCount(r.e, subs.len())
+	for s := range subs.all() {
 		s.event(ev)
 	}
 }
@@ -1008,7 +1075,7 @@ func (e *eventSub) reset(resources, access bool, t *throttle) {
 				r.handleReset(t)
 			}
 			if access {
-				for s := range r.subs {
+				for s := range r.subs.all() {
 					s.reaccess(t)
 				}
 			}

@@ -243,7 +243,7 @@ func (r *resource) resynced(e *Engine, gen uint64, t *throttle, attempt int, dat
 		return
 	}
 	r.handleResetResponse(data, err)
-	for s := range r.subs {
+	for s := range r.subs.all() {
 		s.reaccess(t)
 	}
 }

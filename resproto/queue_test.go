@@ -165,3 +165,67 @@ func TestPlainDelivery(t *testing.T) {
 		}
 	}
 }
+
+// setSub is a subscriber that only has an identity.
+type setSub struct{ n int }
+
+func (*setSub) loaded(*resource, error) {}
+func (*setSub) event(*resourceEvent)    {}
+func (*setSub) reaccess(*throttle)      {}
+func (*setSub) query() string           { return "" }
+
+// TestSubscriberSet runs sequences of adds and removes against a map, the
+// set's model, checking length, membership and what all yields after
+// every step, through the inline one and the map and back.
+func TestSubscriberSet(t *testing.T) {
+	subs := []*setSub{{1}, {2}, {3}}
+	type op struct {
+		add  bool
+		i    int
+		want bool // remove: reported as there
+	}
+	for _, tt := range []struct {
+		name string
+		ops  []op
+	}{
+		{"empty remove", []op{{false, 0, false}}},
+		{"one", []op{{true, 0, false}, {false, 0, true}, {false, 0, false}}},
+		{"same twice", []op{{true, 0, false}, {true, 0, false}, {false, 0, true}, {false, 0, false}}},
+		{"remove another", []op{{true, 0, false}, {false, 1, false}}},
+		{"second makes a map", []op{{true, 0, false}, {true, 1, false}, {false, 0, true}, {false, 0, false}, {false, 1, true}, {true, 2, false}}},
+		{"three, all removed, one again", []op{{true, 0, false}, {true, 1, false}, {true, 2, false}, {true, 1, false}, {false, 2, true}, {false, 0, true}, {false, 1, true}, {true, 0, false}}},
+		{"one removed then another", []op{{true, 0, false}, {false, 0, true}, {true, 1, false}, {true, 2, false}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ss subscriberSet
+			model := map[subscriber]bool{}
+			for step, o := range tt.ops {
+				s := subs[o.i]
+				if o.add {
+					ss.add(s)
+					model[s] = true
+				} else {
+					if got := ss.remove(s); got != o.want {
+						t.Fatalf("step %d: remove(%d) = %v, want %v", step, s.n, got, o.want)
+					}
+					delete(model, s)
+				}
+				if ss.len() != len(model) {
+					t.Fatalf("step %d: len %d, want %d", step, ss.len(), len(model))
+				}
+				seen := map[subscriber]int{}
+				for s := range ss.all() {
+					seen[s]++
+				}
+				if len(seen) != len(model) {
+					t.Fatalf("step %d: all yields %d subscribers, want %d", step, len(seen), len(model))
+				}
+				for s, n := range seen {
+					if !model[s] || n != 1 {
+						t.Fatalf("step %d: all yields %d %d times", step, s.(*setSub).n, n)
+					}
+				}
+			}
+		})
+	}
+}
