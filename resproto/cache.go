@@ -153,7 +153,7 @@ func (ss *subscriberSet) remove(s subscriber) bool {
 		delete(ss.many, s)
 		return true
 	}
-	if ss.one == nil || ss.one != s {
+	if ss.one != s {
 		return false
 	}
 	ss.one = nil

@@ -170,25 +170,11 @@ type Fields []Field
 
 // Get returns the value of the property key, if the model has it.
 func (f Fields) Get(key string) (Value, bool) {
-	i, ok := f.search(key)
+	i, ok := slices.BinarySearchFunc(f, key, func(e Field, k string) int { return strings.Compare(e.Key, k) })
 	if !ok {
 		return Value{}, false
 	}
 	return f[i].Value, true
-}
-
-// search returns where key is in f, or would be inserted.
-func (f Fields) search(key string) (int, bool) {
-	lo, hi := 0, len(f)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if f[m].Key < key {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < len(f) && f[lo].Key == key
 }
 
 // UnmarshalJSON decodes a JSON object of RES values; null leaves f as it
@@ -214,8 +200,7 @@ func FieldsOf(m map[string]Value) Fields {
 	for k, v := range m {
 		f = append(f, Field{k, v})
 	}
-	slices.SortFunc(f, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
-	return f
+	return sortFields(f)
 }
 
 // sortFields sorts properties appended in any order by key, keeping the
