@@ -269,3 +269,62 @@ func BenchmarkSubscribeUncached(b *testing.B) {
 		benchRequestReply(b, c, t, 2*i+2, "unsubscribe."+rid)
 	}
 }
+
+// BenchmarkDisposeConns disconnects 20 connections holding 500 subscriptions
+// each, to distinct resources, at once, as when a load balancer drops a
+// group of clients, and times the engine from the Dispose calls to an
+// empty cache: every subscription let go of, every resource evicted and its
+// NATS subscription removed. ns/sub is per subscription.
+func BenchmarkDisposeConns(b *testing.B) {
+	const conns, subsPerConn = 20, 500
+	e, _ := startBenchEngine(b)
+	e.cache.cfg.UnsubscribeDelay = -1 // evicted as soon as unsubscribed
+	names := func() int {
+		e.cache.mu.Lock()
+		defer e.cache.mu.Unlock()
+		return len(e.cache.names)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		// Every subscribe request sent at once, then every reply waited
+		// for, so that setting up takes a few round trips, not 10,000.
+		cs := make([]*Conn, conns)
+		ts := make([]*benchTransport, conns)
+		for j := range cs {
+			ts[j] = &benchTransport{replies: make(chan struct{}, subsPerConn)}
+			c, err := e.NewConn(ts[j], nil, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for k := 0; k < subsPerConn; k++ {
+				c.HandleMessage([]byte(`{"id":` + strconv.Itoa(k+1) + `,"method":"subscribe.bench.d` + strconv.Itoa(j*subsPerConn+k) + `"}`))
+			}
+			cs[j] = c
+		}
+		for _, t := range ts {
+			for k := 0; k < subsPerConn; k++ {
+				select {
+				case <-t.replies:
+				case <-time.After(10 * time.Second):
+					b.Fatalf("%d of %d subscriptions answered", k, subsPerConn)
+				}
+			}
+		}
+		if n := names(); n != conns*subsPerConn {
+			b.Fatalf("%d resources cached, want %d", n, conns*subsPerConn)
+		}
+		b.StartTimer()
+		for _, c := range cs {
+			c.Dispose()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for names() > 0 {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d resources still cached", names())
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*conns*subsPerConn), "ns/sub")
+}

@@ -198,15 +198,42 @@ func (r *resource) snapshot() (typ resourceState, m *Model, c *Collection, versi
 
 // unsubscribe removes a subscriber. Called by connections.
 func (r *resource) unsubscribe(s subscriber) {
-	r.e.enqueue(func() {
-		if !r.subs.remove(s) {
-			return
+	r.e.enqueue(func() { r.removeSubscriber(s) })
+}
+
+// removeSubscriber removes s, on r's queue.
+func (r *resource) removeSubscriber(s subscriber) {
+	if !r.subs.remove(s) {
+		return
+	}
+	if r.q != "" && r.subs.len() == 0 {
+		r.unregister()
+	}
+	r.e.c.removeCount(r.e, 1)
+}
+
+// release is a subscriber a resource is to let go of.
+type release struct {
+	r *resource
+	s subscriber
+}
+
+// releaseAll unsubscribes each subscriber from its resource, as
+// resource.unsubscribe does, but runs the work of a resource whose queue is
+// idle on the caller's goroutine. A connection disposed of lets go of all
+// its subscriptions at once, and when many go (a load balancer dropping a
+// group of clients holding thousands of resources each) starting a
+// goroutine for each resource's queue made as many goroutines at once, each
+// with a new stack. The caller must hold no resource's lock: it runs
+// queued work of any resource.
+func releaseAll(rs []release) {
+	for _, rl := range rs {
+		r, s := rl.r, rl.s
+		f := func() { r.removeSubscriber(s) }
+		if !r.e.runNow(f) {
+			r.e.enqueue(f)
 		}
-		if r.q != "" && r.subs.len() == 0 {
-			r.unregister()
-		}
-		r.e.c.removeCount(r.e, 1)
-	})
+	}
 }
 
 // eventSub is everything cached for one resource name: its NATS event
@@ -246,6 +273,32 @@ func (e *eventSub) enqueue(f func()) {
 	if start {
 		go e.run()
 	}
+}
+
+// runNow runs f as the queue would, with e.mu held, but on the caller's
+// goroutine, if the queue is idle: not running and with nothing held back
+// (lockQueue). It returns false, running nothing, otherwise. What is queued
+// while f runs is left to a queue goroutine.
+func (e *eventSub) runNow(f func()) bool {
+	e.qmu.Lock()
+	if e.running || len(e.queue) > 0 {
+		e.qmu.Unlock()
+		return false
+	}
+	e.running = true
+	e.qmu.Unlock()
+	e.mu.Lock()
+	f()
+	e.mu.Unlock()
+	e.qmu.Lock()
+	if len(e.unlocks) > 0 || (e.locked == 0 && len(e.queue) > 0) {
+		e.qmu.Unlock()
+		go e.run()
+		return true
+	}
+	e.running = false
+	e.qmu.Unlock()
+	return true
 }
 
 // enqueueUnlock runs f, the handling of one query reply, even while the

@@ -68,6 +68,9 @@ type Conn struct {
 	// directResources counts the subscriptions the client holds directly
 	// (direct > 0), for Config.ResourceLimit.
 	directResources int
+	// released, while the connection is disposed of, collects the
+	// subscriptions its resources are to let go of (releaseResource).
+	released *[]release
 
 	// allow, when set, limits the resources clients may request on this
 	// connection (a listener's resource patterns).
@@ -664,11 +667,28 @@ func (c *Conn) dispose() {
 	c.mu.Lock()
 	c.disposing = true
 	c.mu.Unlock()
+	var released []release
+	c.released = &released
 	for _, s := range c.subs {
 		s.dispose()
 	}
+	c.released = nil
 	c.subs = nil
 	c.e.removeConn(c)
+	if len(released) > 0 {
+		go releaseAll(released)
+	}
+}
+
+// releaseResource lets r know that s no longer subscribes to it: at once
+// (through r's queue), or, while the connection is disposed of, together
+// with the rest of its subscriptions once it is (see releaseAll).
+func (c *Conn) releaseResource(r *resource, s *subscription) {
+	if c.released != nil {
+		*c.released = append(*c.released, release{r, s})
+		return
+	}
+	r.unsubscribe(s)
 }
 
 // tryDelete releases s and whatever only s kept reachable, once s has no

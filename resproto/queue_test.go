@@ -43,6 +43,64 @@ func TestEventSubEnqueueDoesNotWait(t *testing.T) {
 	}
 }
 
+// TestEventSubRunNow: on an idle resource queue runNow runs f on the
+// caller's goroutine, with the name's lock held, before it returns; while a
+// queued function runs, or functions are held back by a query request, it
+// runs nothing and returns false; what f queues runs after f, in order.
+func TestEventSubRunNow(t *testing.T) {
+	var e eventSub
+	var order []int
+	ran := e.runNow(func() {
+		if e.mu.TryLock() {
+			t.Error("f ran without the name's lock held")
+		}
+		order = append(order, 1)
+		e.enqueue(func() { order = append(order, 3) })
+		order = append(order, 2)
+	})
+	if !ran || len(order) != 2 {
+		t.Fatalf("idle queue: runNow = %v, ran %v before returning", ran, order)
+	}
+	done := make(chan struct{})
+	e.enqueue(func() { close(done) })
+	<-done
+	e.mu.Lock()
+	if len(order) != 3 || order[2] != 3 {
+		t.Errorf("ran in order %v, want [1 2 3]", order)
+	}
+	e.mu.Unlock()
+
+	// Busy: a queued function is running.
+	block := make(chan struct{})
+	started := make(chan struct{})
+	e.enqueue(func() {
+		close(started)
+		<-block
+	})
+	<-started
+	if e.runNow(func() { t.Error("ran while the queue was busy") }) {
+		t.Error("runNow = true while the queue was busy")
+	}
+	close(block)
+	done = make(chan struct{})
+	e.enqueue(func() { close(done) })
+	<-done
+
+	// Held back: a query request is out and a function waits behind it.
+	e.lockQueue()
+	waited := make(chan struct{})
+	e.enqueue(func() { close(waited) })
+	if e.runNow(func() { t.Error("ran ahead of a function held back") }) {
+		t.Error("runNow = true with a function held back")
+	}
+	e.enqueueUnlock(func() {})
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the held-back function never ran")
+	}
+}
+
 // recordTransport records what a connection sends and how often it is
 // flushed.
 type recordTransport struct {

@@ -541,7 +541,7 @@ func (s *subscription) dispose() {
 		}
 		s.refs = nil
 		if prev != subDeleted {
-			s.rs.unsubscribe(s)
+			s.c.releaseResource(s.rs, s)
 		}
 		s.rs = nil
 	}
