@@ -276,12 +276,13 @@ func (e *eventSub) enqueue(f func()) {
 }
 
 // runNow runs f as the queue would, with e.mu held, but on the caller's
-// goroutine, if the queue is idle: not running and with nothing held back
-// (lockQueue). It returns false, running nothing, otherwise. What is queued
-// while f runs is left to a queue goroutine.
+// goroutine, if the queue is idle: not running, and not locked for a query
+// request (lockQueue), which would hold f back. It returns false, running
+// nothing, otherwise. What is queued while f runs is left to a queue
+// goroutine.
 func (e *eventSub) runNow(f func()) bool {
 	e.qmu.Lock()
-	if e.running || len(e.queue) > 0 {
+	if e.running || e.locked > 0 || len(e.queue) > 0 {
 		e.qmu.Unlock()
 		return false
 	}

@@ -45,7 +45,7 @@ func TestEventSubEnqueueDoesNotWait(t *testing.T) {
 
 // TestEventSubRunNow: on an idle resource queue runNow runs f on the
 // caller's goroutine, with the name's lock held, before it returns; while a
-// queued function runs, or functions are held back by a query request, it
+// queued function runs, or while a query request holds the queue back, it
 // runs nothing and returns false; what f queues runs after f, in order.
 func TestEventSubRunNow(t *testing.T) {
 	var e eventSub
@@ -86,8 +86,12 @@ func TestEventSubRunNow(t *testing.T) {
 	e.enqueue(func() { close(done) })
 	<-done
 
-	// Held back: a query request is out and a function waits behind it.
+	// Held back: a query request is out, with nothing queued yet, then
+	// with a function waiting behind it.
 	e.lockQueue()
+	if e.runNow(func() { t.Error("ran while a query request was out") }) {
+		t.Error("runNow = true while a query request was out")
+	}
 	waited := make(chan struct{})
 	e.enqueue(func() { close(waited) })
 	if e.runNow(func() { t.Error("ran ahead of a function held back") }) {
