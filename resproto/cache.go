@@ -559,22 +559,11 @@ func (r *resource) applyChange(ev *resourceEvent) bool {
 	if len(props) == 0 {
 		return false
 	}
-	m := make(Fields, 0, len(old)+len(props))
-	for _, f := range old {
-		if _, ok := props[f.Key]; !ok {
-			m = append(m, f)
-		}
-	}
-	for k, v := range props {
-		if v.Type != ValueDelete {
-			m = append(m, Field{k, v})
-		}
-	}
-	m = sortFields(m)
-	ev.Changed = FieldsOf(props)
+	changed := FieldsOf(props)
+	ev.Changed = changed
 	ev.OldValues = old
 	ev.Update = true
-	r.model = &Model{Values: m}
+	r.model = &Model{Values: mergeFields(old, changed)}
 	r.version++
 	return true
 }

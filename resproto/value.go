@@ -229,6 +229,29 @@ func sortFields(f Fields) Fields {
 	return out
 }
 
+// mergeFields returns old with the changes applied: a changed property
+// set, one changed to a delete value removed. Both are sorted, so one pass
+// keeps the result sorted.
+func mergeFields(old, changes Fields) Fields {
+	m := make(Fields, 0, len(old)+len(changes))
+	i, j := 0, 0
+	for i < len(old) || j < len(changes) {
+		switch {
+		case j == len(changes) || (i < len(old) && old[i].Key < changes[j].Key):
+			m = append(m, old[i])
+			i++
+			continue
+		case i < len(old) && old[i].Key == changes[j].Key:
+			i++
+		}
+		if changes[j].Value.Type != ValueDelete {
+			m = append(m, changes[j])
+		}
+		j++
+	}
+	return m
+}
+
 // Model is an immutable snapshot of a model's values. Its JSON is encoded
 // once, on first use, and shared by every client.
 type Model struct {

@@ -343,3 +343,45 @@ func TestFields_UnmarshalJSON(t *testing.T) {
 		t.Fatal("a nested object decoded as a property")
 	}
 }
+
+// TestMergeFields: changes applied to a model come out as a map would
+// hold them, sorted: set, replaced, deleted, and deletes of keys the model
+// lacks ignored.
+func TestMergeFields(t *testing.T) {
+	v := func(raw string) Value { return Value{Type: ValuePrimitive, Raw: json.RawMessage(raw)} }
+	for _, tt := range []struct {
+		name         string
+		old, changes map[string]Value
+	}{
+		{"empty model", nil, map[string]Value{"b": v("1"), "a": v("2")}},
+		{"no changes", map[string]Value{"a": v("1")}, nil},
+		{"replace", map[string]Value{"a": v("1"), "b": v("2")}, map[string]Value{"b": v("3")}},
+		{"add before, between, after", map[string]Value{"b": v("1"), "d": v("2")}, map[string]Value{"a": v("3"), "c": v("4"), "e": v("5")}},
+		{"delete first, last, missing", map[string]Value{"a": v("1"), "b": v("2"), "c": v("3")}, map[string]Value{"a": deleteValue, "c": deleteValue, "z": deleteValue}},
+		{"delete all, add one", map[string]Value{"a": v("1"), "b": v("2")}, map[string]Value{"a": deleteValue, "b": deleteValue, "c": v("3")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			want := map[string]Value{}
+			for k, x := range tt.old {
+				want[k] = x
+			}
+			for k, x := range tt.changes {
+				if x.Type == ValueDelete {
+					delete(want, k)
+				} else {
+					want[k] = x
+				}
+			}
+			got := mergeFields(FieldsOf(tt.old), FieldsOf(tt.changes))
+			wantFields := FieldsOf(want)
+			if len(got) != len(wantFields) {
+				t.Fatalf("got %+v, want %+v", got, wantFields)
+			}
+			for i := range got {
+				if got[i].Key != wantFields[i].Key || !got[i].Value.Equal(wantFields[i].Value) {
+					t.Fatalf("property %d: got %+v, want %+v", i, got[i], wantFields[i])
+				}
+			}
+		})
+	}
+}
