@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/resedge/resedge/resproto"
@@ -161,12 +162,51 @@ func (h *HTTP) serveCall(w http.ResponseWriter, r *http.Request, rid, method str
 // apiCall is one HTTP API request in progress on its temporary connection.
 // Its callbacks run on the connection's queue; the response they build is
 // handed to the request's goroutine, which writes it.
+//
+// While the request's goroutine waits, it also runs the handling of the
+// connection's NATS replies (resume, the connection's resproto.WithResume
+// function): it is idle until then anyway, and a queue goroutine started
+// for each reply would be two more goroutine hand-offs per request.
 type apiCall struct {
 	h      *HTTP
 	method string // the HTTP method
 	// authMeta is the meta object of the header auth response.
 	authMeta *resproto.Meta
 	done     chan *response
+
+	// wake tells the waiting goroutine there is work.
+	wake chan struct{}
+	mu   sync.Mutex
+	work []func() // reply handling for the waiting goroutine to run
+	left bool     // the goroutine has stopped waiting
+}
+
+// resume hands f to the request's goroutine while it waits, else runs it
+// on a goroutine of its own. It never blocks.
+func (a *apiCall) resume(f func()) {
+	a.mu.Lock()
+	if a.left {
+		a.mu.Unlock()
+		go f()
+		return
+	}
+	a.work = append(a.work, f)
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeWork returns the work resumed so far; with leaving set, resume runs
+// what comes later on goroutines of its own.
+func (a *apiCall) takeWork(leaving bool) []func() {
+	a.mu.Lock()
+	w := a.work
+	a.work = nil
+	a.left = a.left || leaving
+	a.mu.Unlock()
+	return w
 }
 
 // apiRequest runs an API request on a temporary connection: header auth
@@ -174,14 +214,14 @@ type apiCall struct {
 // waits for the response, the client going away, or RequestWait.
 func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *resproto.Conn, a *apiCall)) {
 	hi := &resproto.HTTPInfo{Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr, URI: r.RequestURI}
-	c, err := h.e.NewConn(discardTransport{}, hi, false, resproto.WithConnLogger(h.log))
+	a := &apiCall{h: h, method: r.Method, done: make(chan *response, 1), wake: make(chan struct{}, 1)}
+	c, err := h.e.NewConn(discardTransport{}, hi, false, resproto.WithConnLogger(h.log), resproto.WithResume(a.resume))
 	if err != nil {
 		h.errorResponse(resproto.ErrServiceUnavailable).write(w, h.enc)
 		return
 	}
 	defer c.Dispose()
 	h.limitResources(c)
-	a := &apiCall{h: h, method: r.Method, done: make(chan *response, 1)}
 	if auth := h.cfg.HeaderAuth; auth != nil {
 		c.HTTPAuth(auth.RID, auth.Method, func(resRID string, meta *resproto.Meta, err error) {
 			// Auth errors are ignored; only a meta status ends the request.
@@ -197,20 +237,35 @@ func (h *HTTP) apiRequest(w http.ResponseWriter, r *http.Request, run func(c *re
 	}
 	timer := time.NewTimer(h.cfg.RequestWait)
 	defer timer.Stop()
-	select {
-	case resp := <-a.done:
-		resp.write(w, h.enc)
-		// Checked first: the arguments alone cost allocations on every
-		// request when debug logging is off.
-		if h.log.Enabled(r.Context(), slog.LevelDebug) {
-			h.log.Debug("HTTP request", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path, "status", resp.status)
+	// Deferred after c.Dispose, so run before it: reply handling resumed
+	// but not run yet runs here, what comes later on goroutines of its own.
+	defer func() {
+		for _, f := range a.takeWork(true) {
+			f()
 		}
-	case <-r.Context().Done():
-		// The client is gone; nobody to answer.
-		h.log.Debug("HTTP request abandoned by the client", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path)
-	case <-timer.C:
-		h.log.Warn("HTTP request took too long, answering with a timeout", "cid", c.CID(), "method", r.Method, "uri", resproto.RedactURI(r.RequestURI), "wait", h.cfg.RequestWait)
-		h.errorResponse(resproto.ErrTimeout).write(w, h.enc)
+	}()
+	for {
+		select {
+		case <-a.wake:
+			for _, f := range a.takeWork(false) {
+				f()
+			}
+			continue
+		case resp := <-a.done:
+			resp.write(w, h.enc)
+			// Checked first: the arguments alone cost allocations on every
+			// request when debug logging is off.
+			if h.log.Enabled(r.Context(), slog.LevelDebug) {
+				h.log.Debug("HTTP request", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path, "status", resp.status)
+			}
+		case <-r.Context().Done():
+			// The client is gone; nobody to answer.
+			h.log.Debug("HTTP request abandoned by the client", "cid", c.CID(), "method", r.Method, "uri", r.URL.Path)
+		case <-timer.C:
+			h.log.Warn("HTTP request took too long, answering with a timeout", "cid", c.CID(), "method", r.Method, "uri", resproto.RedactURI(r.RequestURI), "wait", h.cfg.RequestWait)
+			h.errorResponse(resproto.ErrTimeout).write(w, h.enc)
+		}
+		return
 	}
 }
 

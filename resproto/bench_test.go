@@ -145,7 +145,7 @@ func (t *benchTransport) Disconnect(string) {}
 // everything (bench.* resources are the model {"t":0,"name":"bench"}; every
 // call answers {"pong":true}), and an engine; it returns the engine and the
 // service's connection.
-func startBenchEngine(b *testing.B) (*Engine, *nats.Conn) {
+func startBenchEngine(b testing.TB) (*Engine, *nats.Conn) {
 	b.Helper()
 	url := startTestNATS(b)
 	svc, err := nats.Connect(url)
@@ -181,7 +181,7 @@ func startBenchEngine(b *testing.B) (*Engine, *nats.Conn) {
 }
 
 // request sends a client request on c and waits for its reply.
-func benchRequestReply(b *testing.B, c *Conn, t *benchTransport, id int, method string) {
+func benchRequestReply(b testing.TB, c *Conn, t *benchTransport, id int, method string) {
 	c.HandleMessage([]byte(`{"id":` + strconv.Itoa(id) + `,"method":"` + method + `"}`))
 	select {
 	case <-t.replies:

@@ -75,6 +75,9 @@ type Conn struct {
 	// allow, when set, limits the resources clients may request on this
 	// connection (a listener's resource patterns).
 	allow func(name string) bool
+	// resume, when set (WithResume), takes the handling of NATS replies
+	// to a goroutine that waits for them (reply).
+	resume func(f func())
 }
 
 // SetAllow limits the resources a client may request on this connection:
@@ -90,6 +93,18 @@ func (c *Conn) allowed(rid string) bool {
 	}
 	name, _ := SplitRID(c.expandCID(rid))
 	return c.allow(name)
+}
+
+// reply runs f, the handling of a NATS reply, on the connection's queue:
+// through the connection's resume function when it has one, so that the
+// goroutine waiting for the reply runs it (on the queue, with do) instead
+// of a queue goroutine started for it; else enqueued.
+func (c *Conn) reply(f func()) {
+	if c.resume != nil {
+		c.resume(func() { c.do(f) })
+		return
+	}
+	c.enqueue(f)
 }
 
 // CID returns the connection ID services see for this connection.
@@ -473,13 +488,19 @@ func (c *Conn) loadResource(rid string, keep bool, reply func(any, error)) {
 // token. cb may run on any goroutine.
 func (c *Conn) requestAccess(name, q string, isHTTP bool, cb func(*Access)) {
 	payload := encodeRequest(nil, c.token, q, c.cid, isHTTP)
-	c.e.cache.request(name, "access."+name, payload, func(data []byte, err error) {
+	c.e.cache.request(name, "access."+name, payload, accessReply(cb))
+}
+
+// accessReply makes the reply function of an access request, which hands
+// cb the access response or the error the request ended in.
+func accessReply(cb func(*Access)) replyFunc {
+	return func(data []byte, err error) {
 		if err != nil {
 			cb(&Access{Err: ToError(err)})
 			return
 		}
 		cb(decodeAccessResponse(data))
-	})
+	}
 }
 
 type callReply func(res *callResult, err error)
@@ -513,7 +534,7 @@ func (c *Conn) requestCallLike(name, subject string, payload []byte, isNew bool,
 				}
 			}
 		}
-		c.enqueue(func() { cb(res, err) })
+		c.reply(func() { cb(res, err) })
 	})
 }
 

@@ -146,6 +146,9 @@ func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool, opts ...ConnOpt
 		if o.log != nil {
 			log = o.log
 		}
+		if o.resume != nil {
+			c.resume = o.resume
+		}
 	}
 	c.log = slog.New(&cidHandler{Handler: log.Handler(), cid: c.cid})
 	e.mu.Lock()
@@ -162,7 +165,8 @@ func (e *Engine) NewConn(t Transport, hi *HTTPInfo, legacy bool, opts ...ConnOpt
 
 // ConnOption is an option of NewConn.
 type ConnOption struct {
-	log *slog.Logger
+	log    *slog.Logger
+	resume func(f func())
 }
 
 // WithConnLogger makes a connection log to l (with its connection ID
@@ -170,6 +174,15 @@ type ConnOption struct {
 // can add attributes of its own, such as its name, to every line the
 // connection logs.
 func WithConnLogger(l *slog.Logger) ConnOption { return ConnOption{log: l} }
+
+// WithResume hands the handling of a connection's NATS replies to resume
+// instead of a goroutine started for each: for a connection made for one
+// HTTP request, whose goroutine waits for the reply anyway and can run its
+// handling itself, saving two goroutine hand-offs per request. resume must
+// not block and must not run f on the calling goroutine; it must run f
+// soon, on a goroutine of its own choosing (once the waiting goroutine has
+// stopped waiting, on a new one). f takes the connection's queue itself.
+func WithResume(resume func(f func())) ConnOption { return ConnOption{resume: resume} }
 
 func (e *Engine) removeConn(c *Conn) {
 	e.mu.Lock()

@@ -126,8 +126,13 @@ func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
 			c.httpGetUncached(rid, cb)
 			return
 		}
-		c.requestAccess(name, q, true, func(a *Access) {
-			c.enqueue(func() {
+		// The access reply is handled without a trip through the
+		// resource's queue: cachedResource reads the cache under its own
+		// locks, and an HTTP GET has no order to keep with the resource's
+		// events.
+		payload := encodeRequest(nil, c.token, q, c.cid, true)
+		c.e.cache.mq.request("access."+name, payload, accessReply(func(a *Access) {
+			c.reply(func() {
 				if err := httpAccessError(a); err != nil || a.Meta.IsDirectResponse() {
 					cb(nil, a.Meta, err)
 					return
@@ -145,7 +150,7 @@ func (c *Conn) HTTPGet(rid string, cb func(r Resource, meta *Meta, err error)) {
 				}
 				c.httpGetReady(s, a, cb)
 			})
-		})
+		}))
 	})
 }
 
@@ -175,7 +180,7 @@ func (c *Conn) httpGetUncached(rid string, cb func(r Resource, meta *Meta, err e
 		return
 	}
 	c.requestAccess(s.name, s.q, true, func(a *Access) {
-		c.enqueue(func() {
+		c.reply(func() {
 			if err := httpAccessError(a); err != nil || a.Meta.IsDirectResponse() {
 				cb(nil, a.Meta, err)
 				c.unsubscribe(s, true, false, 1, true)
@@ -299,14 +304,14 @@ func (r *cacheSnapshot) Ref(rid string) Resource {
 // result, or the RID of a resource response, and the merged meta objects of
 // the access and call responses.
 func (c *Conn) HTTPCall(rid, method string, params json.RawMessage, cb func(result json.RawMessage, resRID string, meta *Meta, err error)) {
-	c.enqueue(func() {
+	c.do(func() {
 		if !c.allowed(rid) {
 			cb(nil, "", nil, ErrAccessDenied)
 			return
 		}
 		name, q := SplitRID(c.expandCID(rid))
 		c.requestAccess(name, q, true, func(a *Access) {
-			c.enqueue(func() {
+			c.reply(func() {
 				if a.Meta.IsDirectResponse() {
 					var err error
 					if a.Err != nil {
@@ -362,7 +367,7 @@ func (c *Conn) logHeaderAuthError(method string, err error) {
 // sets with a token event before replying is on the connection when cb
 // runs (on the connection's queue).
 func (c *Conn) HTTPAuth(rid, method string, cb func(resRID string, meta *Meta, err error)) {
-	c.enqueue(func() {
+	c.do(func() {
 		name, q := SplitRID(c.expandCID(rid))
 		c.sendAuth(name, q, method, nil, true, func(res *callResult, err error) {
 			var meta *Meta

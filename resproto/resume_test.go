@@ -1,0 +1,111 @@
+package resproto
+
+import (
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestWithResume: on a connection made WithResume, the handling of the
+// NATS replies of HTTP requests is handed to the resume function — none
+// of it runs before the test runs what it was handed — and the request's
+// callback runs inside what resume was handed, on the goroutine that runs
+// it (the cached GET and the call), or later on the queue (the uncached
+// GET, whose get reply goes through the cache). Every request still ends
+// with the service's answer.
+func TestWithResume(t *testing.T) {
+	e, _ := startBenchEngine(t)
+	holder := &benchTransport{replies: make(chan struct{}, 1)}
+	hc, err := e.NewConn(holder, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	benchRequestReply(t, hc, holder, 1, "subscribe."+benchModelResource)
+
+	type result struct {
+		body     string
+		inResume bool
+	}
+	tests := []struct {
+		name string
+		// run starts the request; done must be called once with its
+		// result.
+		run         func(c *Conn, done func(body string, err error))
+		want        string
+		cbInResumed bool
+	}{
+		{"cached GET", func(c *Conn, done func(string, error)) {
+			c.HTTPGet(benchModelResource, func(r Resource, _ *Meta, err error) {
+				if err != nil {
+					done("", err)
+					return
+				}
+				done(modelName(r), nil)
+			})
+		}, `"bench"`, true},
+		{"uncached GET", func(c *Conn, done func(string, error)) {
+			c.HTTPGet("bench.other", func(r Resource, _ *Meta, err error) {
+				if err != nil {
+					done("", err)
+					return
+				}
+				done(modelName(r), nil)
+			})
+		}, `"bench"`, false},
+		{"call", func(c *Conn, done func(string, error)) {
+			c.HTTPCall(benchModelResource, "ping", json.RawMessage(`{}`), func(result json.RawMessage, _ string, _ *Meta, err error) {
+				done(string(result), err)
+			})
+		}, `{"pong":true}`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resumed := make(chan func(), 8)
+			c, err := e.NewConn(&benchTransport{replies: make(chan struct{}, 1)}, nil, false, WithResume(func(f func()) { resumed <- f }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Dispose()
+			var inResume atomic.Bool
+			results := make(chan result, 1)
+			tc.run(c, func(body string, err error) {
+				if err != nil {
+					body = "error: " + err.Error()
+				}
+				results <- result{body, inResume.Load()}
+			})
+			n := 0
+			timeout := time.After(10 * time.Second)
+			for {
+				select {
+				case f := <-resumed:
+					n++
+					inResume.Store(true)
+					f()
+					inResume.Store(false)
+					continue
+				case r := <-results:
+					if n == 0 {
+						t.Fatalf("callback ran (%q) before anything was resumed", r.body)
+					}
+					if r.body != tc.want {
+						t.Errorf("got %s, want %s", r.body, tc.want)
+					}
+					if r.inResume != tc.cbInResumed {
+						t.Errorf("callback inside the resumed function: %v, want %v", r.inResume, tc.cbInResumed)
+					}
+				case <-timeout:
+					t.Fatalf("no result; %d functions resumed", n)
+				}
+				break
+			}
+		})
+	}
+}
+
+// modelName is the raw JSON of a model resource's name property.
+func modelName(r Resource) string {
+	v, _ := r.ModelValues().Get("name")
+	return string(v.Raw)
+}
