@@ -338,7 +338,7 @@ func (b *bench) runOne(t target, s *scenario) (map[string]float64, error) {
 	if err := waitReady(gw, addr, 15*time.Second); err != nil {
 		return nil, err
 	}
-	e := &env{opts: b.opts, addr: addr, gw: gw, svc: svc, payloads: b.payloads, ceiling: t.Name == "ceiling" && b.opts.ceiling}
+	e := &env{opts: b.opts, addr: addr, gw: gw, nats: nats, svc: svc, payloads: b.payloads, ceiling: t.Name == "ceiling" && b.opts.ceiling}
 	m, err := s.run(e)
 	if err == nil && gw.exited() {
 		err = errors.New("gateway exited during the run")

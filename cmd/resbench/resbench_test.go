@@ -99,6 +99,30 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+	// Every rate scenario measures the NATS server's CPU too, and the CPU
+	// of all processes per operation includes the gateway's.
+	for _, r := range rep.Runs {
+		if r.Scenario == "memory" {
+			continue
+		}
+		n := 0
+		for k, v := range r.Metrics {
+			prefix, unit, ok := strings.Cut(k, "all cpu µs/")
+			if !ok {
+				continue
+			}
+			n++
+			if _, ok := r.Metrics[prefix+"nats cpu %"]; !ok {
+				t.Errorf("%s %s: %q without %q", r.Scenario, r.Target, k, prefix+"nats cpu %")
+			}
+			if gw := float64(r.Metrics[prefix+"cpu µs/"+unit]); float64(v) < gw {
+				t.Errorf("%s %s: %s = %v, below the gateway's own %v", r.Scenario, r.Target, k, float64(v), gw)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s %s: no all cpu µs metric", r.Scenario, r.Target)
+		}
+	}
 	if len(rep.Scenarios) != 5 {
 		t.Fatalf("got %d scenario summaries, want 5", len(rep.Scenarios))
 	}

@@ -48,6 +48,7 @@ type env struct {
 	opts *options
 	addr string // host:port of the gateway
 	gw   *child
+	nats *child // the NATS server, whose CPU is measured too
 	svc  *service
 
 	payloads *payloads // what the service serves and clients send
@@ -59,43 +60,63 @@ type window struct {
 	t0      time.Time
 	cpu0    time.Duration // the gateway's
 	selfCPU time.Duration // resbench's own (the clients and the service)
+	natsCPU time.Duration // the NATS server's
 }
 
 // begin starts a measured window.
 func (e *env) begin() (window, error) {
 	self, _ := procstat.CPU(os.Getpid())
+	nats := e.natsCPU()
 	cpu, err := procstat.CPU(e.gw.pid())
-	return window{t0: time.Now(), cpu0: cpu, selfCPU: self}, err
+	return window{t0: time.Now(), cpu0: cpu, selfCPU: self, natsCPU: nats}, err
+}
+
+// natsCPU is the NATS server's CPU time so far; 0 when not known.
+func (e *env) natsCPU() time.Duration {
+	if e.nats == nil {
+		return 0
+	}
+	d, _ := procstat.CPU(e.nats.pid())
+	return d
 }
 
 // measured is what a window measured besides the load itself: its length,
-// the gateway's CPU time in it and resbench's own, all in seconds.
+// the gateway's CPU time in it, resbench's own and the NATS server's, all
+// in seconds.
 type measured struct {
-	secs, cpu, selfCPU float64
+	secs, cpu, selfCPU, natsCPU float64
 }
 
 // end ends a measured window.
 func (e *env) end(w window) (measured, error) {
 	c, err := procstat.CPU(e.gw.pid())
 	self, _ := procstat.CPU(os.Getpid())
+	nats := e.natsCPU()
 	return measured{
 		secs:    time.Since(w.t0).Seconds(),
 		cpu:     (c - w.cpu0).Seconds(),
 		selfCPU: (self - w.selfCPU).Seconds(),
+		natsCPU: (nats - w.natsCPU).Seconds(),
 	}, err
 }
 
 // rateMetrics sets the throughput and CPU metrics of ops operations of
-// the given unit in a window.
+// the given unit in a window. "all cpu µs/<unit>" is the CPU every process
+// of the run spent per operation (gateway, NATS server, resbench's clients
+// and service): on a machine the run saturates, the rate is its cores over
+// that, which is what bounds a gateway's gain in rate by the others' share.
 func rateMetrics(m map[string]float64, prefix, unit string, ops int64, w measured) {
 	m[prefix+unit+"/s"] = float64(ops) / w.secs
 	if ops > 0 {
 		m[prefix+"cpu µs/"+unit] = w.cpu / float64(ops) * 1e6
+		m[prefix+"all cpu µs/"+unit] = (w.cpu + w.selfCPU + w.natsCPU) / float64(ops) * 1e6
 	} else {
 		m[prefix+"cpu µs/"+unit] = math.NaN()
+		m[prefix+"all cpu µs/"+unit] = math.NaN()
 	}
 	m[prefix+"gw cpu %"] = w.cpu / w.secs * 100
 	m[prefix+"client cpu %"] = w.selfCPU / w.secs * 100
+	m[prefix+"nats cpu %"] = w.natsCPU / w.secs * 100
 }
 
 // scenarioByName returns the scenario a name on the command line means:
@@ -112,7 +133,7 @@ func scenarioByName(name string) (*scenario, error) {
 			desc: fmt.Sprintf("%d WebSocket clients subscribed to one model; change events published closed-loop (≤ inflight events undelivered)", n),
 			metrics: []metricSpec{
 				{"msg/s", true}, {"p50 ms", true}, {"p99 ms", true}, {"cpu µs/msg", true}, {"gw cpu %", true}, {"client cpu %", false},
-				{"events/s", true}, {"errors", false},
+				{"nats cpu %", false}, {"all cpu µs/msg", true}, {"events/s", true}, {"errors", false},
 			},
 			run: func(e *env) (map[string]float64, error) { return runFanout(e, n) },
 		}, nil
@@ -123,7 +144,8 @@ func scenarioByName(name string) (*scenario, error) {
 			name: name,
 			desc: "clients each subscribing to distinct resources, one at a time (cache misses: access + get)",
 			metrics: []metricSpec{
-				{"sub/s", true}, {"p50 ms", true}, {"p99 ms", true}, {"cpu µs/sub", true}, {"gw cpu %", true}, {"client cpu %", false}, {"errors", false},
+				{"sub/s", true}, {"p50 ms", true}, {"p99 ms", true}, {"cpu µs/sub", true}, {"gw cpu %", true}, {"client cpu %", false},
+				{"nats cpu %", false}, {"all cpu µs/sub", true}, {"errors", false},
 			},
 			run: runStorm,
 		}, nil
@@ -132,7 +154,8 @@ func scenarioByName(name string) (*scenario, error) {
 			name: name,
 			desc: "call round trips over WebSocket on a subscribed model, one at a time per client",
 			metrics: []metricSpec{
-				{"call/s", true}, {"p50 ms", true}, {"p99 ms", true}, {"cpu µs/call", true}, {"gw cpu %", true}, {"client cpu %", false}, {"errors", false},
+				{"call/s", true}, {"p50 ms", true}, {"p99 ms", true}, {"cpu µs/call", true}, {"gw cpu %", true}, {"client cpu %", false},
+				{"nats cpu %", false}, {"all cpu µs/call", true}, {"errors", false},
 			},
 			run: runCall,
 		}, nil
@@ -141,7 +164,7 @@ func scenarioByName(name string) (*scenario, error) {
 		for _, p := range []string{"cached ", "uncached "} {
 			ms = append(ms, metricSpec{p + "req/s", true}, metricSpec{p + "p50 ms", true}, metricSpec{p + "p99 ms", true},
 				metricSpec{p + "cpu µs/req", true}, metricSpec{p + "gw cpu %", true}, metricSpec{p + "client cpu %", false},
-				metricSpec{p + "errors", false})
+				metricSpec{p + "nats cpu %", false}, metricSpec{p + "all cpu µs/req", true}, metricSpec{p + "errors", false})
 		}
 		return &scenario{
 			name:    name,
