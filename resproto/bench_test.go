@@ -71,6 +71,22 @@ func BenchmarkDecodeServiceResponses(b *testing.B) {
 			}
 		}
 	})
+	// A 42-field model with its fields in declaration order, as a service
+	// marshalling a struct sends it (resbench --fields 20): decoded, then
+	// sorted by key.
+	get42 := []byte(`{"result":{"model":{"t":0,"name":"bench"`)
+	for i := range 20 {
+		get42 = fmt.Appendf(get42, `,"s%d":"value %d of the bench resource","n%d":%d`, i, i, i, i*1000+7)
+	}
+	get42 = append(get42, "}}}"...)
+	b.Run("get42", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if r, err := decodeGetResponse(get42); err != nil || len(r.Model) != 42 {
+				b.Fatal(len(r.Model), err)
+			}
+		}
+	})
 	b.Run("call", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -412,11 +412,13 @@ func fastGetResponse(payload []byte) (*getResult, bool) {
 					return false
 				}
 				// Sized up front: a slice grown to a model's tens of
-				// fields leaves garbage at each doubling.
+				// fields leaves garbage at each doubling. The values
+				// alias one copy of the model's JSON (the payload is the
+				// NATS message's, not the cache's to keep).
 				m := make(Fields, 0, countFields(v))
-				ok := forEachField(v, func(k, v []byte) bool {
+				ok := forEachField(bytes.Clone(v), func(k, v []byte) bool {
 					var val Value
-					if val.UnmarshalJSON(v) != nil {
+					if val.decode(v, false) != nil {
 						return false
 					}
 					m = append(m, Field{string(k), val})
@@ -429,9 +431,9 @@ func fastGetResponse(payload []byte) (*getResult, bool) {
 					return false
 				}
 				res.Collection = make([]Value, 0, 8)
-				return forEachElem(v, func(v []byte) bool {
+				return forEachElem(bytes.Clone(v), func(v []byte) bool {
 					var val Value
-					if val.UnmarshalJSON(v) != nil {
+					if val.decode(v, false) != nil {
 						return false
 					}
 					res.Collection = append(res.Collection, val)

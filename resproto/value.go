@@ -2,6 +2,8 @@ package resproto
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -75,7 +77,20 @@ type valueObject struct {
 
 // UnmarshalJSON decodes and validates a RES value.
 func (v *Value) UnmarshalJSON(data []byte) error {
-	raw := compactJSON(data)
+	return v.decode(data, true)
+}
+
+// decode decodes and validates a RES value. With copyRaw false, a value
+// already compact keeps data itself as its Raw (capacity cut to its
+// length): for a decoder that copied the whole response once, so that a
+// model's values share one allocation instead of one each.
+func (v *Value) decode(data []byte, copyRaw bool) error {
+	var raw json.RawMessage
+	if !copyRaw && !hasJSONWhitespace(data) {
+		raw = data[:len(data):len(data)]
+	} else {
+		raw = compactJSON(data)
+	}
 	*v = Value{Raw: raw}
 	if len(raw) == 0 {
 		return errInvalidValue
@@ -217,7 +232,55 @@ func sortFields(f Fields) Fields {
 	if sorted {
 		return f
 	}
-	slices.SortStableFunc(f, func(a, b Field) int { return strings.Compare(a.Key, b.Key) })
+	// Sorted as a permutation of indexes, ties broken by position, then
+	// applied in place: a stable sort of the 64-byte fields themselves
+	// moves each many times (the sort was 6% of the CPU of a subscription
+	// to a 42-field model, fetched from a service that sends its fields in
+	// declaration order).
+	// Each entry carries its key's first 8 bytes as a big-endian number,
+	// which orders most pairs of keys without comparing the strings.
+	type entry struct {
+		prefix uint64
+		i      int
+	}
+	var buf [64]entry
+	idx := buf[:0]
+	if len(f) > len(buf) {
+		idx = make([]entry, 0, len(f))
+	}
+	for i := range f {
+		var p [8]byte
+		copy(p[:], f[i].Key)
+		idx = append(idx, entry{binary.BigEndian.Uint64(p[:]), i})
+	}
+	slices.SortFunc(idx, func(a, b entry) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		if c := strings.Compare(f[a.i].Key, f[b.i].Key); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	})
+	// f[i] is to be what f[idx[i].i] is now: follow each cycle of the
+	// permutation once, marking the places done with -1.
+	for i := range idx {
+		if idx[i].i < 0 {
+			continue
+		}
+		tmp := f[i]
+		j := i
+		for {
+			k := idx[j].i
+			idx[j].i = -1
+			if k == i {
+				f[j] = tmp
+				break
+			}
+			f[j] = f[k]
+			j = k
+		}
+	}
 	out := f[:0]
 	for i := range f {
 		if i+1 < len(f) && f[i+1].Key == f[i].Key {

@@ -3,6 +3,8 @@ package resproto
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/quick"
@@ -317,6 +319,45 @@ func TestFields(t *testing.T) {
 				t.Error(`Get("missing") found it`)
 			}
 		})
+	}
+}
+
+// TestSortFields_Random sorts random property lists — up to 150
+// properties (past the sort's 64-entry stack buffer), keys from a small
+// set so that many repeat, short and long — and checks each against a map with the
+// properties set in order: every key once, in byte order, the last value
+// given for it.
+func TestSortFields_Random(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 500; round++ {
+		n := rng.IntN(151)
+		keys := 1 + rng.IntN(2*n+1)
+		in := make(Fields, n)
+		want := make(map[string]string)
+		for i := range in {
+			// Short keys, keys sharing their first 8 bytes or more, and
+			// keys that differ from another only by trailing zero bytes
+			// (equal in the sort's 8-byte prefix).
+			k := []string{"k", "a_longer_prefix_", "k\x00", ""}[rng.IntN(4)] + strconv.Itoa(rng.IntN(keys))
+			if rng.IntN(8) == 0 {
+				k += "\x00"
+			}
+			raw := strconv.Itoa(i)
+			in[i] = Field{Key: k, Value: Value{Type: ValuePrimitive, Raw: json.RawMessage(raw)}}
+			want[k] = raw
+		}
+		got := sortFields(in)
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d properties, want %d", round, len(got), len(want))
+		}
+		for i, f := range got {
+			if i > 0 && got[i-1].Key >= f.Key {
+				t.Fatalf("round %d: %q before %q", round, got[i-1].Key, f.Key)
+			}
+			if string(f.Value.Raw) != want[f.Key] {
+				t.Fatalf("round %d: %s=%s, want the last given, %s", round, f.Key, f.Value.Raw, want[f.Key])
+			}
+		}
 	}
 }
 
