@@ -27,6 +27,19 @@ func TestWithResume(t *testing.T) {
 		body     string
 		inResume bool
 	}
+	// httpGet makes a test's run function: an HTTP GET of rid, its
+	// result the model's name.
+	httpGet := func(rid string) func(c *Conn, done func(string, error)) {
+		return func(c *Conn, done func(string, error)) {
+			c.HTTPGet(rid, func(r Resource, _ *Meta, err error) {
+				if err != nil {
+					done("", err)
+					return
+				}
+				done(modelName(r), nil)
+			})
+		}
+	}
 	tests := []struct {
 		name string
 		// run starts the request; done must be called once with its
@@ -35,24 +48,8 @@ func TestWithResume(t *testing.T) {
 		want        string
 		cbInResumed bool
 	}{
-		{"cached GET", func(c *Conn, done func(string, error)) {
-			c.HTTPGet(benchModelResource, func(r Resource, _ *Meta, err error) {
-				if err != nil {
-					done("", err)
-					return
-				}
-				done(modelName(r), nil)
-			})
-		}, `"bench"`, true},
-		{"uncached GET", func(c *Conn, done func(string, error)) {
-			c.HTTPGet("bench.other", func(r Resource, _ *Meta, err error) {
-				if err != nil {
-					done("", err)
-					return
-				}
-				done(modelName(r), nil)
-			})
-		}, `"bench"`, false},
+		{"cached GET", httpGet(benchModelResource), `"bench"`, true},
+		{"uncached GET", httpGet("bench.other"), `"bench"`, false},
 		{"call", func(c *Conn, done func(string, error)) {
 			c.HTTPCall(benchModelResource, "ping", json.RawMessage(`{}`), func(result json.RawMessage, _ string, _ *Meta, err error) {
 				done(string(result), err)
