@@ -465,10 +465,10 @@ func (r *resource) handleGetResponse(data []byte, err error) {
 	if nr.state <= rsRequested {
 		nr.version = 0
 		if res.Model != nil {
-			nr.model = &Model{Values: res.Model}
+			nr.model = newLoadedModel(res.Model)
 			nr.state = rsModel
 		} else {
-			nr.collection = &Collection{Values: res.Collection}
+			nr.collection = newLoadedCollection(res.Collection)
 			nr.state = rsCollection
 		}
 		// Those waiting for the normalized query's own get request, if one

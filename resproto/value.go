@@ -336,12 +336,55 @@ func (m *Model) legacy() json.RawMessage {
 	return m.legacyJSON
 }
 
+// newLoadedModel makes the model of a get response, whose values it owns
+// (they alias the copy of the response the decoder made). Its JSON is
+// encoded at once, since the client that asked for it is about to need it,
+// and the values are pointed into that JSON, which holds each of them
+// verbatim: the decoder's copy is then garbage, and a cached model keeps
+// its bytes once instead of twice.
+func newLoadedModel(values Fields) *Model {
+	m := &Model{Values: values}
+	m.once.Do(func() {
+		var buf [64]int
+		var offs []int
+		m.json, offs = appendFields(nil, values, false, buf[:0])
+		for i, off := range offs {
+			n := len(values[i].Value.Raw)
+			values[i].Value.Raw = m.json[off : off+n : off+n]
+		}
+	})
+	return m
+}
+
+// newLoadedCollection is newLoadedModel for a collection.
+func newLoadedCollection(values []Value) *Collection {
+	c := &Collection{Values: values}
+	c.once.Do(func() {
+		var buf [64]int
+		var offs []int
+		c.json, offs = appendValueSlice(nil, values, false, buf[:0])
+		for i, off := range offs {
+			n := len(values[i].Raw)
+			values[i].Raw = c.json[off : off+n : off+n]
+		}
+	})
+	return c
+}
+
 func encodeFields(fields Fields, legacy bool) []byte {
+	b, _ := appendFields(nil, fields, legacy, nil)
+	return b
+}
+
+// appendFields appends fields as a JSON object. With offs not nil, it
+// also appends to offs where each value starts in the result, and returns
+// it (not legacy).
+func appendFields(buf []byte, fields Fields, legacy bool, offs []int) ([]byte, []int) {
 	size := 2
 	for _, f := range fields {
 		size += len(f.Key) + len(f.Value.Raw) + 4
 	}
-	buf := make([]byte, 0, size)
+	buf = slices.Grow(buf, size)
 	buf = append(buf, '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -352,10 +395,13 @@ func encodeFields(fields Fields, legacy bool) []byte {
 		if legacy {
 			buf = append(buf, f.Value.legacyRaw()...)
 		} else {
+			if offs != nil {
+				offs = append(offs, len(buf))
+			}
 			buf = append(buf, f.Value.Raw...)
 		}
 	}
-	return append(buf, '}')
+	return append(buf, '}'), offs
 }
 
 // Collection is an immutable snapshot of a collection's values, encoded
@@ -379,11 +425,19 @@ func (c *Collection) legacy() json.RawMessage {
 }
 
 func encodeValueSlice(values []Value, legacy bool) []byte {
+	b, _ := appendValueSlice(nil, values, legacy, nil)
+	return b
+}
+
+// appendValueSlice appends values as a JSON array. With offs not nil, it
+// also appends to offs where each value starts in the result, and returns
+// it (not legacy).
+func appendValueSlice(buf []byte, values []Value, legacy bool, offs []int) ([]byte, []int) {
 	size := 2
 	for _, v := range values {
 		size += len(v.Raw) + 1
 	}
-	buf := make([]byte, 0, size)
+	buf = slices.Grow(buf, size)
 	buf = append(buf, '[')
 	for i, v := range values {
 		if i > 0 {
@@ -392,10 +446,13 @@ func encodeValueSlice(values []Value, legacy bool) []byte {
 		if legacy {
 			buf = append(buf, v.legacyRaw()...)
 		} else {
+			if offs != nil {
+				offs = append(offs, len(buf))
+			}
 			buf = append(buf, v.Raw...)
 		}
 	}
-	return append(buf, ']')
+	return append(buf, ']'), offs
 }
 
 // AppendJSONString appends s as a JSON string, escaping as encoding/json

@@ -426,3 +426,67 @@ func TestMergeFields(t *testing.T) {
 		})
 	}
 }
+
+// TestNewLoadedModel: a get response's model and collection are encoded
+// at once, as encodeFields and encodeValueSlice would, and each value then
+// lies inside that JSON — the same bytes, the JSON's own memory, with no
+// room to append into it.
+func TestNewLoadedModel(t *testing.T) {
+	res, err := decodeGetResponse([]byte(`{"result":{"model":{"z":"a b","a":{"rid":"x.y"},"m":{"data":[1, 2]},"d":{"data":7},"b":true,"c":null}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := encodeFields(res.Model, false)
+	before := make([]string, len(res.Model))
+	for i, f := range res.Model {
+		before[i] = string(f.Value.Raw)
+	}
+	m := newLoadedModel(res.Model)
+	got, _ := m.MarshalJSON()
+	if string(got) != string(want) {
+		t.Fatalf("model JSON %s, want %s", got, want)
+	}
+	for i, f := range m.Values {
+		checkInside(t, f.Key, f.Value.Raw, before[i], got)
+	}
+
+	cres, err := decodeGetResponse([]byte(`{"result":{"collection":["a b",{"rid":"x.y","soft":true},{"data":{"k":1}},3]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cwant := encodeValueSlice(cres.Collection, false)
+	cbefore := make([]string, len(cres.Collection))
+	for i, v := range cres.Collection {
+		cbefore[i] = string(v.Raw)
+	}
+	c := newLoadedCollection(cres.Collection)
+	cgot, _ := c.MarshalJSON()
+	if string(cgot) != string(cwant) {
+		t.Fatalf("collection JSON %s, want %s", cgot, cwant)
+	}
+	for i, v := range c.Values {
+		checkInside(t, strconv.Itoa(i), v.Raw, cbefore[i], cgot)
+	}
+}
+
+// checkInside checks that raw holds want and lies within js, full to its
+// capacity, so that appending to it copies rather than writing into js.
+func checkInside(t *testing.T, name string, raw json.RawMessage, want string, js []byte) {
+	t.Helper()
+	if string(raw) != want {
+		t.Errorf("%s: value %s, want %s", name, raw, want)
+	}
+	inside := false
+	for off := range js {
+		if &js[off] == &raw[0] {
+			inside = true
+			break
+		}
+	}
+	if !inside {
+		t.Errorf("%s: value %s is not in the encoded JSON's memory", name, raw)
+	}
+	if cap(raw) != len(raw) {
+		t.Errorf("%s: value has room to append (len %d, cap %d)", name, len(raw), cap(raw))
+	}
+}
