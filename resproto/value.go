@@ -348,10 +348,7 @@ func newLoadedModel(values Fields) *Model {
 		var buf [64]int
 		var offs []int
 		m.json, offs = appendFields(nil, values, false, buf[:0])
-		for i, off := range offs {
-			n := len(values[i].Value.Raw)
-			values[i].Value.Raw = m.json[off : off+n : off+n]
-		}
+		repoint(m.json, offs, func(i int) *json.RawMessage { return &values[i].Value.Raw })
 	})
 	return m
 }
@@ -363,12 +360,19 @@ func newLoadedCollection(values []Value) *Collection {
 		var buf [64]int
 		var offs []int
 		c.json, offs = appendValueSlice(nil, values, false, buf[:0])
-		for i, off := range offs {
-			n := len(values[i].Raw)
-			values[i].Raw = c.json[off : off+n : off+n]
-		}
+		repoint(c.json, offs, func(i int) *json.RawMessage { return &values[i].Raw })
 	})
 	return c
+}
+
+// repoint points the raw JSON of value i, raw(i), at its copy in js, which
+// starts at offs[i], with no capacity beyond it.
+func repoint(js []byte, offs []int, raw func(i int) *json.RawMessage) {
+	for i, off := range offs {
+		r := raw(i)
+		n := len(*r)
+		*r = js[off : off+n : off+n]
+	}
 }
 
 func encodeFields(fields Fields, legacy bool) []byte {
