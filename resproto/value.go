@@ -236,9 +236,9 @@ func sortFields(f Fields) Fields {
 	// applied in place: a stable sort of the 64-byte fields themselves
 	// moves each many times (the sort was 6% of the CPU of a subscription
 	// to a 42-field model, fetched from a service that sends its fields in
-	// declaration order).
-	// Each entry carries its key's first 8 bytes as a big-endian number,
-	// which orders most pairs of keys without comparing the strings.
+	// declaration order). Each entry carries its key's first 8 bytes as a
+	// big-endian number, which orders most pairs of keys without comparing
+	// the strings.
 	type entry struct {
 		prefix uint64
 		i      int
@@ -347,7 +347,7 @@ func newLoadedModel(values Fields) *Model {
 	m.once.Do(func() {
 		var buf [64]int
 		var offs []int
-		m.json, offs = appendFields(nil, values, false, buf[:0])
+		m.json, offs = encodeFieldsAt(values, false, buf[:0])
 		repoint(m.json, offs, func(i int) *json.RawMessage { return &values[i].Value.Raw })
 	})
 	return m
@@ -359,7 +359,7 @@ func newLoadedCollection(values []Value) *Collection {
 	c.once.Do(func() {
 		var buf [64]int
 		var offs []int
-		c.json, offs = appendValueSlice(nil, values, false, buf[:0])
+		c.json, offs = encodeValueSliceAt(values, false, buf[:0])
 		repoint(c.json, offs, func(i int) *json.RawMessage { return &values[i].Raw })
 	})
 	return c
@@ -376,19 +376,19 @@ func repoint(js []byte, offs []int, raw func(i int) *json.RawMessage) {
 }
 
 func encodeFields(fields Fields, legacy bool) []byte {
-	b, _ := appendFields(nil, fields, legacy, nil)
+	b, _ := encodeFieldsAt(fields, legacy, nil)
 	return b
 }
 
-// appendFields appends fields as a JSON object. With offs not nil, it
+// encodeFieldsAt encodes fields as a JSON object. With offs not nil, it
 // also appends to offs where each value starts in the result, and returns
 // it (not legacy).
-func appendFields(buf []byte, fields Fields, legacy bool, offs []int) ([]byte, []int) {
+func encodeFieldsAt(fields Fields, legacy bool, offs []int) ([]byte, []int) {
 	size := 2
 	for _, f := range fields {
 		size += len(f.Key) + len(f.Value.Raw) + 4
 	}
-	buf = slices.Grow(buf, size)
+	buf := make([]byte, 0, size)
 	buf = append(buf, '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -429,19 +429,19 @@ func (c *Collection) legacy() json.RawMessage {
 }
 
 func encodeValueSlice(values []Value, legacy bool) []byte {
-	b, _ := appendValueSlice(nil, values, legacy, nil)
+	b, _ := encodeValueSliceAt(values, legacy, nil)
 	return b
 }
 
-// appendValueSlice appends values as a JSON array. With offs not nil, it
+// encodeValueSliceAt encodes values as a JSON array. With offs not nil, it
 // also appends to offs where each value starts in the result, and returns
 // it (not legacy).
-func appendValueSlice(buf []byte, values []Value, legacy bool, offs []int) ([]byte, []int) {
+func encodeValueSliceAt(values []Value, legacy bool, offs []int) ([]byte, []int) {
 	size := 2
 	for _, v := range values {
 		size += len(v.Raw) + 1
 	}
-	buf = slices.Grow(buf, size)
+	buf := make([]byte, 0, size)
 	buf = append(buf, '[')
 	for i, v := range values {
 		if i > 0 {
