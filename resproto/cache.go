@@ -257,9 +257,9 @@ type eventSub struct {
 	// to finish, such as an event's fan-out to thousands of connections.
 	qmu     sync.Mutex // guards all below
 	queue   []func()
-	running bool
-	locked  int      // query requests in flight; queue waits while > 0
-	unlocks []func() // their replies
+	unlocks []func() // the replies of the query requests in flight
+	locked  int32    // query requests in flight; queue waits while > 0
+	running bool     // shares a word with locked: 144 bytes, not 152
 }
 
 // enqueue runs f after everything queued before it on this name, with e.mu

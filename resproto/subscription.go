@@ -43,10 +43,8 @@ type subscription struct {
 	name string // with {cid} expanded
 	q    string
 
-	state    subState
 	waits    []*readyWait
 	rs       *resource
-	typ      resourceState
 	model    *Model
 	coll     *Collection
 	version  uint
@@ -54,17 +52,22 @@ type subscription struct {
 	err      error
 	throttle *throttle
 
-	queueFlag  uint8
 	eventQueue []*resourceEvent
 
-	access       *Access
-	accessCbs    []func(*Access)
-	accessCalled bool
-	reaccessDue  bool
+	access    *Access
+	accessCbs []func(*Access)
 
 	direct       int
 	indirect     int
 	indirectsent int
+
+	// The one-byte fields together, so that they share a word: a
+	// subscription is made for every resource a client subscribes to.
+	state        subState
+	typ          resourceState
+	queueFlag    uint8
+	accessCalled bool
+	reaccessDue  bool
 }
 
 func newSubscription(c *Conn, rid string, t *throttle) *subscription {
