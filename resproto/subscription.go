@@ -442,62 +442,95 @@ func (s *subscription) deleted(ev *resourceEvent) {
 func (s *subscription) processModelEvent(ev *resourceEvent) {
 	switch ev.Event {
 	case "change":
-		var subs []*subscription
-		unsent := false
-		for _, f := range ev.Changed {
-			v := f.Value
-			if v.Type != ValueReference {
-				continue
-			}
-			sub, err := s.addReference(v.RID)
-			if err != nil {
-				s.c.log.Error("subscribing to a referenced resource failed", "rid", s.rid, "ref", v.RID, "error", err)
-				return
-			}
-			unsent = unsent || !sub.isSent()
-			subs = append(subs, sub)
-		}
-		for _, f := range ev.Changed {
-			if ov, ok := ev.OldValues.Get(f.Key); ok && ov.Type == ValueReference {
-				s.removeReference(ov.RID)
-			}
-		}
-		if !unsent {
-			for _, sub := range subs {
-				sub.indirectsent++
-			}
-			s.sendShared(ev, func(legacy bool) any {
-				return changeEventData{Values: encodeFields(ev.Changed, legacy)}
-			})
+		if hasReference(ev.Changed) {
+			s.processReferenceChange(ev)
 			return
 		}
-		s.queueEvents(queueLoading)
-		count := len(subs)
-		for _, sub := range subs {
-			sub.onReady(func() {
-				if s.state == subDisposed {
-					return
-				}
-				count--
-				if count > 0 {
-					return
-				}
-				r := &resourceSet{}
-				for _, sub := range subs {
-					sub.populate(r, true)
-				}
-				legacy := s.c.protocol < versionSoftRefs
-				s.c.send(eventMessage(s.rid, ev.Event, changeEventData{Values: encodeFields(ev.Changed, legacy), resourceSet: r}))
-				for _, sub := range subs {
-					sub.release()
-				}
-				s.unqueueEvents(queueLoading)
-			})
-		}
+		s.removeOldReferences(ev)
+		s.sendShared(ev, func(legacy bool) any {
+			return changeEventData{Values: encodeFields(ev.Changed, legacy)}
+		})
 	case "delete":
 		s.deleted(ev)
 	default:
 		s.sendPayload(ev)
+	}
+}
+
+// hasReference reports whether any of fields is a reference.
+func hasReference(fields []Field) bool {
+	for _, f := range fields {
+		if f.Value.Type == ValueReference {
+			return true
+		}
+	}
+	return false
+}
+
+// removeOldReferences lets go of the resources that the values a change
+// event replaced referred to.
+func (s *subscription) removeOldReferences(ev *resourceEvent) {
+	for _, f := range ev.Changed {
+		if ov, ok := ev.OldValues.Get(f.Key); ok && ov.Type == ValueReference {
+			s.removeReference(ov.RID)
+		}
+	}
+}
+
+// processReferenceChange sends a change event that sets references: the
+// referenced resources are subscribed to first, and if any has not been
+// sent to the client yet, the event waits until they are loaded and goes
+// with them. It is apart from processModelEvent because the closures
+// waiting for the references move its variables to the heap, which the
+// common change, with no reference, need not pay for on every connection.
+func (s *subscription) processReferenceChange(ev *resourceEvent) {
+	var subs []*subscription
+	unsent := false
+	for _, f := range ev.Changed {
+		v := f.Value
+		if v.Type != ValueReference {
+			continue
+		}
+		sub, err := s.addReference(v.RID)
+		if err != nil {
+			s.c.log.Error("subscribing to a referenced resource failed", "rid", s.rid, "ref", v.RID, "error", err)
+			return
+		}
+		unsent = unsent || !sub.isSent()
+		subs = append(subs, sub)
+	}
+	s.removeOldReferences(ev)
+	if !unsent {
+		for _, sub := range subs {
+			sub.indirectsent++
+		}
+		s.sendShared(ev, func(legacy bool) any {
+			return changeEventData{Values: encodeFields(ev.Changed, legacy)}
+		})
+		return
+	}
+	s.queueEvents(queueLoading)
+	count := len(subs)
+	for _, sub := range subs {
+		sub.onReady(func() {
+			if s.state == subDisposed {
+				return
+			}
+			count--
+			if count > 0 {
+				return
+			}
+			r := &resourceSet{}
+			for _, sub := range subs {
+				sub.populate(r, true)
+			}
+			legacy := s.c.protocol < versionSoftRefs
+			s.c.send(eventMessage(s.rid, ev.Event, changeEventData{Values: encodeFields(ev.Changed, legacy), resourceSet: r}))
+			for _, sub := range subs {
+				sub.release()
+			}
+			s.unqueueEvents(queueLoading)
+		})
 	}
 }
 
