@@ -26,6 +26,10 @@ type eventLine struct {
 	conns   []*wsConn // waiting, from head
 	head    int
 	running bool
+
+	// scratch is where the goroutine running the line copies the frames
+	// of a connection's several events for its one write.
+	scratch []byte
 }
 
 // push puts c, whose writing flag its caller has set, at the end of the
@@ -48,7 +52,7 @@ func (l *eventLine) run() {
 		if c == nil {
 			return
 		}
-		if c.nc == nil || !c.writeNow() {
+		if c.nc == nil || !c.writeNow(&l.scratch) {
 			go c.writeLoop()
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +44,12 @@ func newLineHarness(t *testing.T) *lineHarness {
 func (lh *lineHarness) conn(t *testing.T) (*wsConn, *bufio.Reader) {
 	t.Helper()
 	server, client := tcpPair(t, nil)
+	return lh.connOver(t, server, client)
+}
+
+// connOver is conn over the given pair of connected sockets.
+func (lh *lineHarness) connOver(t *testing.T, server, client net.Conn) (*wsConn, *bufio.Reader) {
+	t.Helper()
 	hw := &hijackWrap{ResponseWriter: &hijackRecorder{conn: server}}
 	ws := upgradeOver(t, hw)
 	if hw.nc.fd < 0 {
@@ -252,5 +260,79 @@ func TestEventLineOrder(t *testing.T) {
 	}
 	if got := l.next(); got != nil || l.running {
 		t.Errorf("empty line: next %v, running %v", got, l.running)
+	}
+}
+
+// smallBufferPair returns connected loopback sockets whose buffers hold a
+// few kilobytes in all, so that a larger write is cut short.
+func smallBufferPair(t *testing.T) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	if client, err = d.Dial("tcp", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if server, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	if err := server.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
+// TestEventLinePartialWrite: when the socket takes only part of a
+// connection's coalesced events, the rest goes out after it intact, though
+// the line goes on to copy the next connection's events into the same
+// scratch buffer.
+func TestEventLinePartialWrite(t *testing.T) {
+	lh := newLineHarness(t)
+	server, client := smallBufferPair(t)
+	c1, br1 := lh.connOver(t, server, client)
+	c2, br2 := lh.conn(t)
+	const n = 900 // about 60 KB of frames: more than c1's socket holds
+	lh.h.cfg.WriteQueue = n
+	var m1, m2 []*resproto.Message
+	lh.hold()
+	for i := range n {
+		m1 = append(m1, eventMsg(t, 100000+i))
+		c1.Send(m1[i])
+		m2 = append(m2, eventMsg(t, 200000+i))
+		c2.Send(m2[i])
+		if i == 0 { // in line from here on, collecting the rest
+			c1.Flush()
+			c2.Flush()
+		}
+	}
+	lh.release() // c1's write is partial; c2's then fills the scratch
+	w := lh.takeWrites()
+	if len(w) != 2 || w[0] != n || w[1] != n {
+		t.Fatalf("messages per write %v, want [%d %d]", w, n, n)
+	}
+	if len(lh.h.lines[0].scratch) != 0 || cap(lh.h.lines[0].scratch) < 50000 {
+		t.Errorf("line scratch len %d cap %d: the frames were not copied there", len(lh.h.lines[0].scratch), cap(lh.h.lines[0].scratch))
+	}
+	if got, want := readFrames(t, br2, n), datas(m2...); !slices.Equal(got, want) {
+		t.Errorf("second client: got other frames")
+	}
+	if got, want := readFrames(t, br1, n), datas(m1...); !slices.Equal(got, want) {
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("first client: frame %d is %q, want %q", i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -351,7 +351,7 @@ func (c *wsConn) Flush() {
 	switch {
 	case line:
 		c.line.push(c)
-	case start && (c.nc == nil || !c.writeNow()):
+	case start && (c.nc == nil || !c.writeNow(nil)):
 		go c.writeLoop()
 	}
 }
@@ -371,7 +371,7 @@ func onlyEvents(q []*resproto.Message) bool {
 // loop must write it: the socket's buffer is full, or the write lock is
 // taken (gorilla is writing a control frame). The rest of a partial write
 // is left to the write loop, which then holds the write lock.
-func (c *wsConn) writeNow() bool {
+func (c *wsConn) writeNow(scratch *[]byte) bool {
 	nc := c.nc
 	if nc.fd < 0 || !nc.tryAcquire() {
 		return false
@@ -380,7 +380,15 @@ func (c *wsConn) writeNow() bool {
 	q := c.queue
 	c.queue = nil
 	c.mu.Unlock()
-	buf, ok := framesOf(q)
+	var dst []byte
+	if scratch != nil {
+		dst = *scratch
+	}
+	buf, ok := framesOf(dst, q)
+	copied := ok && len(q) > 1
+	if copied && scratch != nil && cap(buf) > cap(dst) {
+		*scratch = buf[:0]
+	}
 	var n int
 	var err error
 	switch {
@@ -407,7 +415,11 @@ func (c *wsConn) writeNow() bool {
 		// Part of a frame is out: nothing else may be written before its
 		// rest. The write loop writes it, holding the lock.
 		c.h.delivered(len(q))
-		go c.finishWrite(buf[n:])
+		rest := buf[n:]
+		if copied && scratch != nil {
+			rest = bytes.Clone(rest) // the scratch is the caller's again
+		}
+		go c.finishWrite(rest)
 		return true
 	case err == errWouldBlock:
 		nc.release()

@@ -220,9 +220,12 @@ func (c *wsNetConn) armDeadline(timeout time.Duration) error {
 // buffer for a non-blocking write; more are written with writev.
 const maxCopiedFrames = 64 << 10
 
-// framesOf returns the frames of msgs in one buffer (the shared frame
-// itself for one message), or false if there are too many bytes to copy.
-func framesOf(msgs []*resproto.Message) ([]byte, bool) {
+// framesOf returns the frames of msgs in one buffer, or false if there are
+// too many bytes to copy. For one message it is the shared frame itself;
+// for more, the frames are copied into dst's array when it is large enough
+// (the event line keeps one, so that coalescing events costs no
+// allocation per write), else into a new one.
+func framesOf(dst []byte, msgs []*resproto.Message) ([]byte, bool) {
 	if len(msgs) == 1 {
 		return wsPreparedOf(msgs[0]).textFrame(), true
 	}
@@ -233,7 +236,10 @@ func framesOf(msgs []*resproto.Message) ([]byte, bool) {
 	if size > maxCopiedFrames {
 		return nil, false
 	}
-	buf := make([]byte, 0, size)
+	buf := dst[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	for _, m := range msgs {
 		buf = append(buf, wsPreparedOf(m).textFrame()...)
 	}

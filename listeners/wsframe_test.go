@@ -124,9 +124,17 @@ func TestWriteFramesBatch(t *testing.T) {
 	if got := cc.take(); !bytes.Equal(got, want) {
 		t.Errorf("wrote % x, want % x", got, want)
 	}
-	buf, ok := framesOf(msgs)
+	buf, ok := framesOf(nil, msgs)
 	if !ok || !bytes.Equal(buf, want) {
 		t.Errorf("framesOf: % x %v, want % x", buf, ok, want)
+	}
+	// With room in dst, the frames go there; without, into a new array.
+	for _, dst := range [][]byte{make([]byte, 3, len(want)+10), make([]byte, 0, 4)} {
+		buf, ok := framesOf(dst, msgs)
+		inDst := cap(dst) >= len(want)
+		if !ok || !bytes.Equal(buf, want) || (&buf[0] == &dst[:1][0]) != inDst {
+			t.Errorf("framesOf(dst cap %d): % x %v, in dst %v, want % x in dst %v", cap(dst), buf, ok, &buf[0] == &dst[:1][0], want, inDst)
+		}
 	}
 }
 
