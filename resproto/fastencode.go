@@ -2,7 +2,8 @@ package resproto
 
 import (
 	"encoding/json"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // This file encodes the payloads sent for every call and subscription —
@@ -117,9 +118,9 @@ func appendResourceSet(b []byte, sep byte, r *resourceSet) ([]byte, bool) {
 	empty := len(b) == 0
 	for _, part := range []struct {
 		name string
-		m    map[string]json.RawMessage
+		set  rawByRID
 	}{{"models", r.Models}, {"collections", r.Collections}} {
-		if len(part.m) == 0 {
+		if len(part.set) == 0 {
 			continue
 		}
 		b = append(b, sep)
@@ -128,7 +129,7 @@ func appendResourceSet(b []byte, sep byte, r *resourceSet) ([]byte, bool) {
 		b = append(b, part.name...)
 		b = append(b, `":`...)
 		var ok bool
-		if b, ok = appendRawMap(b, part.m); !ok {
+		if b, ok = appendRawSet(b, part.set); !ok {
 			return nil, false
 		}
 	}
@@ -138,25 +139,25 @@ func appendResourceSet(b []byte, sep byte, r *resourceSet) ([]byte, bool) {
 	return b, true
 }
 
-// appendRawMap appends m as a JSON object with sorted keys, as
-// encoding/json does.
-func appendRawMap(b []byte, m map[string]json.RawMessage) ([]byte, bool) {
-	keys := make([]string, 0, len(m))
-	for k, v := range m {
-		if !plainJSON(v) {
+// appendRawSet appends set as a JSON object with sorted keys, as
+// encoding/json does a map. It sorts set in place.
+func appendRawSet(b []byte, set rawByRID) ([]byte, bool) {
+	for _, e := range set {
+		if !plainJSON(e.json) {
 			return nil, false
 		}
-		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	if len(set) > 1 {
+		slices.SortFunc(set, func(x, y ridJSON) int { return strings.Compare(x.rid, y.rid) })
+	}
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, e := range set {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = AppendJSONString(b, k)
+		b = AppendJSONString(b, e.rid)
 		b = append(b, ':')
-		b = append(b, m[k]...)
+		b = append(b, e.json...)
 	}
 	return append(b, '}'), true
 }

@@ -202,16 +202,23 @@ func FuzzFastEncode(f *testing.F) {
 				check("request", serviceRequest{Params: params, Token: json.RawMessage(raw2), Query: query, CID: key, IsHTTP: isHTTP}, got, ok)
 			}
 		}
+		// A set holds each resource once (rawByRID encodes through a map,
+		// which would drop a repeated key).
+		other := "b"
+		if key == other {
+			other = "c"
+		}
 		results := []any{
 			json.RawMessage(raw),
 			payloadResult{Payload: raw},
 			&resourceSet{},
-			&resourceSet{Models: map[string]json.RawMessage{key: raw, "b": raw2}},
-			&resourceSet{Models: map[string]json.RawMessage{key: raw}, Collections: map[string]json.RawMessage{query: raw2}},
-			&resourceSet{Collections: map[string]json.RawMessage{key: raw2}},
+			&resourceSet{Models: rawByRID{{key, raw}, {other, raw2}}},
+			&resourceSet{Models: rawByRID{{other, raw2}, {key, raw}}},
+			&resourceSet{Models: rawByRID{{key, raw}}, Collections: rawByRID{{query, raw2}}},
+			&resourceSet{Collections: rawByRID{{key, raw2}}},
 			resourceResult{RID: key},
 			resourceResult{RID: query, resourceSet: &resourceSet{}},
-			resourceResult{RID: query, resourceSet: &resourceSet{Models: map[string]json.RawMessage{key: raw}}},
+			resourceResult{RID: query, resourceSet: &resourceSet{Models: rawByRID{{key, raw}}}},
 		}
 		for _, r := range results {
 			got, ok := fastMarshalResult(r)
@@ -225,7 +232,7 @@ func TestFastEncodeAccepts(t *testing.T) {
 	if b, ok := fastEncodeRequest(json.RawMessage(`{"a":1}`), json.RawMessage("null"), "", "cid1", false); !ok || string(b) != `{"params":{"a":1},"token":null,"cid":"cid1"}` {
 		t.Errorf("request: %s %v", b, ok)
 	}
-	if b, ok := fastMarshalResult(&resourceSet{Models: map[string]json.RawMessage{"b.m": []byte(`{"x":1}`), "a.m": []byte(`{}`)}}); !ok || string(b) != `{"models":{"a.m":{},"b.m":{"x":1}}}` {
+	if b, ok := fastMarshalResult(&resourceSet{Models: rawByRID{{"b.m", []byte(`{"x":1}`)}, {"a.m", []byte(`{}`)}}}); !ok || string(b) != `{"models":{"a.m":{},"b.m":{"x":1}}}` {
 		t.Errorf("resource set: %s %v", b, ok)
 	}
 	if b, ok := fastMarshalResult(payloadResult{Payload: []byte(`{"pong":true}`)}); !ok || string(b) != `{"payload":{"pong":true}}` {

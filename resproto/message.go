@@ -79,9 +79,29 @@ func (m *Message) Prepared(build func(*Message) any) any {
 
 // resourceSet is the models, collections and errors of a reply or event.
 type resourceSet struct {
-	Models      map[string]json.RawMessage `json:"models,omitempty"`
-	Collections map[string]json.RawMessage `json:"collections,omitempty"`
-	Errors      map[string]*Error          `json:"errors,omitempty"`
+	Models      rawByRID          `json:"models,omitempty"`
+	Collections rawByRID          `json:"collections,omitempty"`
+	Errors      map[string]*Error `json:"errors,omitempty"`
+}
+
+// rawByRID is the JSON of resources by resource ID, each added once. It is
+// a slice rather than a map because a subscribe reply's set mostly holds
+// one resource, for which a map costs a few hundred bytes and hashing;
+// it encodes as the map would, as an object with sorted keys.
+type rawByRID []ridJSON
+
+type ridJSON struct {
+	rid  string
+	json json.RawMessage
+}
+
+// MarshalJSON implements json.Marshaler.
+func (s rawByRID) MarshalJSON() ([]byte, error) {
+	m := make(map[string]json.RawMessage, len(s))
+	for _, e := range s {
+		m[e.rid] = e.json
+	}
+	return json.Marshal(m)
 }
 
 func (r *resourceSet) empty() bool {

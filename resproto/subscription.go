@@ -1,9 +1,5 @@
 package resproto
 
-import (
-	"encoding/json"
-)
-
 // A subscription is one connection's hold on one resource ID, direct (the
 // client subscribed to it) or indirect (a resource it holds references it).
 // All of its state is owned by its connection's queue.
@@ -32,9 +28,29 @@ type reference struct {
 
 // readyWait waits for a subscription and its whole reference tree to load.
 type readyWait struct {
+	// The resources waited for: the first alone in root, a map made only
+	// for a second (most subscriptions reference nothing).
+	root    string
 	seen    map[string]bool
 	loading int
 	cb      func()
+}
+
+// mark records that rid is waited for.
+func (w *readyWait) mark(rid string) {
+	switch {
+	case w.seen != nil:
+		w.seen[rid] = true
+	case w.root == "":
+		w.root = rid
+	default:
+		w.seen = map[string]bool{w.root: true, rid: true}
+	}
+}
+
+// marked reports whether rid is waited for.
+func (w *readyWait) marked(rid string) bool {
+	return (rid == w.root && rid != "") || w.seen[rid]
 }
 
 type subscription struct {
@@ -163,11 +179,11 @@ func (s *subscription) onReady(cb func()) {
 		cb()
 		return
 	}
-	s.waitLoaded(&readyWait{seen: make(map[string]bool), cb: cb})
+	s.waitLoaded(&readyWait{cb: cb})
 }
 
 func (s *subscription) waitLoaded(w *readyWait) {
-	w.seen[s.rid] = true
+	w.mark(s.rid)
 	w.loading++
 	if s.state >= subLoaded {
 		s.collectRefs(w)
@@ -178,7 +194,7 @@ func (s *subscription) waitLoaded(w *readyWait) {
 
 func (s *subscription) collectRefs(w *readyWait) {
 	for rid, ref := range s.refs {
-		if ref.sub.isReady() || w.seen[rid] {
+		if ref.sub.isReady() || w.marked(rid) {
 			continue
 		}
 		ref.sub.waitLoaded(w)
@@ -221,24 +237,18 @@ func (s *subscription) populate(r *resourceSet, indirect bool) {
 	legacy := s.c.protocol < versionSoftRefs
 	switch s.typ {
 	case rsCollection:
-		if r.Collections == nil {
-			r.Collections = make(map[string]json.RawMessage)
-		}
 		if legacy {
-			r.Collections[s.rid] = s.coll.legacy()
+			r.Collections = append(r.Collections, ridJSON{s.rid, s.coll.legacy()})
 		} else {
 			b, _ := s.coll.MarshalJSON()
-			r.Collections[s.rid] = b
+			r.Collections = append(r.Collections, ridJSON{s.rid, b})
 		}
 	case rsModel:
-		if r.Models == nil {
-			r.Models = make(map[string]json.RawMessage)
-		}
 		if legacy {
-			r.Models[s.rid] = s.model.legacy()
+			r.Models = append(r.Models, ridJSON{s.rid, s.model.legacy()})
 		} else {
 			b, _ := s.model.MarshalJSON()
-			r.Models[s.rid] = b
+			r.Models = append(r.Models, ridJSON{s.rid, b})
 		}
 	}
 	s.state = subToSend
