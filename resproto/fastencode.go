@@ -143,7 +143,7 @@ func appendResourceSet(b []byte, sep byte, r *resourceSet) ([]byte, bool) {
 // encoding/json does a map. It sorts set in place.
 func appendRawSet(b []byte, set rawByRID) ([]byte, bool) {
 	for _, e := range set {
-		if !plainJSON(e.json) {
+		if !plainJSON(e.raw) {
 			return nil, false
 		}
 	}
@@ -157,7 +157,7 @@ func appendRawSet(b []byte, set rawByRID) ([]byte, bool) {
 		}
 		b = AppendJSONString(b, e.rid)
 		b = append(b, ':')
-		b = append(b, e.json...)
+		b = append(b, e.raw...)
 	}
 	return append(b, '}'), true
 }

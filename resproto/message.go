@@ -91,15 +91,15 @@ type resourceSet struct {
 type rawByRID []ridJSON
 
 type ridJSON struct {
-	rid  string
-	json json.RawMessage
+	rid string
+	raw json.RawMessage
 }
 
 // MarshalJSON implements json.Marshaler.
 func (s rawByRID) MarshalJSON() ([]byte, error) {
 	m := make(map[string]json.RawMessage, len(s))
 	for _, e := range s {
-		m[e.rid] = e.json
+		m[e.rid] = e.raw
 	}
 	return json.Marshal(m)
 }
