@@ -79,6 +79,10 @@ type Manager struct {
 	// active is the issuers in use, for challenges and routing; read
 	// without mu.
 	active atomic.Pointer[[]*issuer]
+
+	// loadFiles is loadStatic, for pollStatic; a test replaces it to
+	// change the files while they are read.
+	loadFiles func(staticKey) (*loaded, error)
 }
 
 // New returns a Manager. It starts polling static certificate files; Close
@@ -98,12 +102,13 @@ func New(opts Options) *Manager {
 	}
 	log := opts.Logger.With("component", "tlsmgr")
 	m := &Manager{
-		opts:    opts,
-		log:     log,
-		zlog:    newZapLogger(log),
-		done:    make(chan struct{}),
-		statics: map[staticKey]*static{},
-		issuers: map[string]*issuer{},
+		opts:      opts,
+		log:       log,
+		zlog:      newZapLogger(log),
+		done:      make(chan struct{}),
+		statics:   map[staticKey]*static{},
+		issuers:   map[string]*issuer{},
+		loadFiles: loadStatic,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.active.Store(&[]*issuer{})

@@ -165,10 +165,16 @@ func (m *Manager) pollStatic() {
 	}
 	m.mu.Unlock()
 	for _, s := range todo {
-		l, err := loadStatic(s.key)
+		// The files as they were before the read: if they change while
+		// they are read (the rest of a key written after a poll read it
+		// empty), the next poll sees it. A signature taken after a failed
+		// read would take the completed files for those that failed, and
+		// never read them again.
+		sig := statSig(s.key)
+		l, err := m.loadFiles(s.key)
 		m.mu.Lock()
 		if err != nil {
-			s.sig = statSig(s.key)
+			s.sig = sig
 			m.log.Warn("Certificate files changed but cannot be loaded; still serving the previous certificate",
 				"listeners", s.listeners, "error", err)
 			m.mu.Unlock()

@@ -293,3 +293,57 @@ func TestCheckACME(t *testing.T) {
 		t.Error("Check created the storage directory")
 	}
 }
+
+// TestStaticPollDuringWrite: when a poll reads a key file that its writer
+// has truncated and finishes writing during the read, the poll warns and
+// keeps the previous certificate, and the next poll serves the completed
+// pair: what a poll remembers of the files is how they were before it read
+// them, not after.
+func TestStaticPollDuringWrite(t *testing.T) {
+	log, logs := testLogger(t)
+	m := New(Options{Logger: log, PollInterval: -1}) // polled by the test
+	defer m.Close()
+	certFile, keyFile := files(t)
+	first := newCert(t, time.Hour, "rt.example")
+	first.write(t, certFile, keyFile)
+	c, err := m.Prepare("public", &schema.TLS{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Commit([]*Cert{c})
+	serving := func() string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.statics[staticKey{certFile, keyFile}].cur.Load().Leaf.SerialNumber.String()
+	}
+
+	second := newCert(t, 2*time.Hour, "rt.example")
+	if err := os.WriteFile(certFile, second.certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, nil, 0o600); err != nil { // truncated, about to be written
+		t.Fatal(err)
+	}
+	finished := false
+	m.loadFiles = func(k staticKey) (*loaded, error) {
+		l, err := loadStatic(k)
+		if !finished { // the writer finishes while the poll reads
+			finished = true
+			if werr := os.WriteFile(keyFile, second.keyPEM, 0o600); werr != nil {
+				t.Error(werr)
+			}
+		}
+		return l, err
+	}
+	m.pollStatic()
+	if !strings.Contains(logs.String(), "holds no PEM private key") {
+		t.Fatalf("no warning for the empty key file; log:\n%s", logs.String())
+	}
+	if got := serving(); got != first.serial.String() {
+		t.Fatalf("after the failed read: serves %s, want the previous %s", got, first.serial)
+	}
+	m.pollStatic()
+	if got := serving(); got != second.serial.String() {
+		t.Errorf("after the next poll: serves %s, want the completed %s", got, second.serial)
+	}
+}
