@@ -72,14 +72,7 @@ func TestStaticReload(t *testing.T) {
 	exp := &expiries{}
 	m := New(Options{Logger: log, Expiry: exp, PollInterval: 20 * time.Millisecond})
 	defer m.Close()
-	certFile, keyFile := files(t)
-	first := newCert(t, time.Hour, "rt.example")
-	first.write(t, certFile, keyFile)
-	c, err := m.Prepare("public", &schema.TLS{CertFile: certFile, KeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Commit([]*Cert{c})
+	certFile, keyFile, first, c := servePublic(t, m)
 	addr := serveTLS(t, c.TLSConfig())
 	if got := servedSerial(t, addr); got.Cmp(first.serial) != 0 {
 		t.Fatalf("serves serial %v, want %v", got, first.serial)
@@ -303,14 +296,7 @@ func TestStaticPollDuringWrite(t *testing.T) {
 	log, logs := testLogger(t)
 	m := New(Options{Logger: log, PollInterval: -1}) // polled by the test
 	defer m.Close()
-	certFile, keyFile := files(t)
-	first := newCert(t, time.Hour, "rt.example")
-	first.write(t, certFile, keyFile)
-	c, err := m.Prepare("public", &schema.TLS{CertFile: certFile, KeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Commit([]*Cert{c})
+	certFile, keyFile, first, _ := servePublic(t, m)
 	serving := func() string {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -346,4 +332,19 @@ func TestStaticPollDuringWrite(t *testing.T) {
 	if got := serving(); got != second.serial.String() {
 		t.Errorf("after the next poll: serves %s, want the completed %s", got, second.serial)
 	}
+}
+
+// servePublic writes a certificate for rt.example to new files and has m
+// serve it on the listener "public".
+func servePublic(t *testing.T, m *Manager) (certFile, keyFile string, first testCert, c *Cert) {
+	t.Helper()
+	certFile, keyFile = files(t)
+	first = newCert(t, time.Hour, "rt.example")
+	first.write(t, certFile, keyFile)
+	c, err := m.Prepare("public", &schema.TLS{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Commit([]*Cert{c})
+	return certFile, keyFile, first, c
 }
